@@ -1,0 +1,35 @@
+"""Evaluation metrics as torchmetrics `Metric`s, one instance per named split.
+
+Names are `"{split}/{metric}"` — `forget/acc`, `retain/acc`, `test/acc`, `test_forget/acc`, … — and
+the same names appear in logs, result records, tables and the leaderboard.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+
+def accuracy_metric(num_classes: int) -> Metric:
+    """`{split}/acc`: the fraction of samples whose arg-max prediction equals the split's label."""
+    return MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+
+def split_metrics(splits: list[str], num_classes: int) -> nn.ModuleDict:
+    """One `MetricCollection` per split; its keys are the final metric names (`forget/acc`, …)."""
+    return nn.ModuleDict({split: MetricCollection({f"{split}/acc": accuracy_metric(num_classes)}) for split in splits})
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device) -> float:
+    """Accuracy of `model` over `loader`, synchronised over all processes when run under DDP."""
+    metric = accuracy_metric(num_classes).to(device)
+    was_training = model.training
+    model.eval()
+    for x, y in loader:
+        metric.update(model(x.to(device)), y.to(device))
+    model.train(was_training)
+    return float(metric.compute())

@@ -1,0 +1,110 @@
+"""Training from scratch with a documented recipe, cached: the original model and Retrain.
+
+The original model is trained on the full training set as the request's training-time corruption
+says; Retrain is the same recipe on the retain set. Both are cached under a key made of (dataset,
+architecture, recipe, seed, request): the original's request is the empty one, which carries only
+the corruption, so the two share one code path and one cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from benchmark.errors import UnlearnBenchError
+from benchmark.models import Classifier, create_model
+from benchmark.paths import atomic_write_bytes, home
+from benchmark.registry import Registry
+from datamodules.datasets import DatasetInfo
+from datamodules.requests import content_hash
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained from scratch: optimizer, learning rate, schedule, epochs, batch size."""
+
+    epochs: int
+    batch_size: int
+    optimizer: Literal["sgd", "adam"]
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine"] = "cosine"
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+
+
+RECIPES: Registry[Recipe] = Registry("recipe")
+RECIPES.register("digits")(Recipe(epochs=30, batch_size=32, optimizer="adam", lr=1e-3))
+RECIPES.register("fashion_mnist")(Recipe(epochs=20, batch_size=128, optimizer="adam", lr=1e-3))
+RECIPES.register("cifar")(Recipe(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4))
+
+
+@dataclass
+class Pretrained:
+    """The original model every method starts from.
+
+    Args:
+        arch: registered model name (`python cli.py models`), or any timm model name.
+        recipe: pretraining recipe name; default: the recipe named like the dataset, else `cifar`.
+        seed: seed of the pretraining (initialisation and data order).
+        checkpoint: a state-dict file to use instead of the cache (e.g. an unlearned model to test).
+    """
+
+    arch: str = "small_cnn"
+    recipe: str | None = None
+    seed: int = 0
+    checkpoint: str | None = None
+
+    def recipe_name(self, dataset: str) -> str:
+        return self.recipe or (dataset if dataset in RECIPES else "cifar")
+
+
+def build_model(arch: str, info: DatasetInfo, seed: int) -> Classifier:
+    """A freshly initialised `arch` for `info`'s images and classes, initialised with `seed`."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return create_model(arch, num_classes=info.num_classes, in_chans=info.channels, image_size=info.image_size, mean=info.mean, std=info.std)
+
+
+def cache_path(pretrained: Pretrained, dataset: str, request_hash: str) -> Path:
+    recipe_name = pretrained.recipe_name(dataset)
+    key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": asdict(RECIPES.get(recipe_name)), "seed": pretrained.seed, "request": request_hash}
+    return home() / "checkpoints" / dataset / pretrained.arch / f"{recipe_name}-seed{pretrained.seed}-{content_hash(key)[:16]}.pt"
+
+
+def save_checkpoint(path: Path, model: Classifier, meta: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "meta_json": json.dumps(meta)}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, model: Classifier) -> dict:
+    """Load weights into `model` (safely: `weights_only=True`); return the stored metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise UnlearnBenchError(f"checkpoint {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (any unreadable file gets the same one-line message)
+        raise UnlearnBenchError(f"checkpoint {path} cannot be read safely ({type(error).__name__}: {str(error).splitlines()[0]})") from None
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict):
+        raise UnlearnBenchError(f"checkpoint {path} holds no state dict")
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    mismatched = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        detail = (f"shape of {mismatched[0]} is {tuple(state[mismatched[0]].shape)}, expected {tuple(expected[mismatched[0]].shape)}" if mismatched
+                  else f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}")
+        raise UnlearnBenchError(f"checkpoint {path} does not fit {getattr(model, 'arch', type(model).__name__)} with {model.num_classes} classes: {detail}")
+    model.load_state_dict(state)
+    return json.loads(blob.get("meta_json", "{}")) if "meta_json" in blob else {}

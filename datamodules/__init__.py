@@ -1,0 +1,1 @@
+"""Data flows one way: dataset → forget request (a file) → scenario (a LightningDataModule)."""

@@ -1,0 +1,80 @@
+"""What data an unlearning method may see, and the view of a scenario that enforces it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from torch.utils.data import DataLoader, Dataset
+
+from benchmark.errors import DataAccessError
+
+
+@dataclass(frozen=True)
+class DataAccess:
+    """A method's declared access: the forget set or not, and none / a subset / all of the retain set.
+
+    The forgotten class ids of a class scenario are always visible; they are part of the request.
+    """
+
+    forget: bool
+    retain: Literal["none", "subset", "full"]
+
+    def splits(self, has_new_labels: bool) -> tuple[str, ...]:
+        names = ("forget", "relabel") if has_new_labels else ("forget",)
+        return (names if self.forget else ()) + (("retain",) if self.retain != "none" else ())
+
+    def __str__(self) -> str:
+        parts = (["forget set"] if self.forget else []) + ({"none": [], "subset": ["a retain subset"], "full": ["the full retain set"]}[self.retain])
+        return " + ".join(parts) or "class ids only"
+
+
+FORGET_ONLY = DataAccess(forget=True, retain="none")
+RETAIN_SUBSET = DataAccess(forget=False, retain="subset")
+RETAIN_FULL = DataAccess(forget=False, retain="full")
+FORGET_AND_RETAIN = DataAccess(forget=True, retain="full")
+CLASS_IDS_ONLY = DataAccess(forget=False, retain="none")
+
+
+class DataView:
+    """The part of a scenario a method may see: its allowed splits, the request's class ids, loaders.
+
+    Split names: `forget` (the forget set with the labels the original model was trained on),
+    `relabel` (the forget set with the request's new labels, when it has them), `retain` (the full
+    retain set, or the seeded subset of the size the method asked for).
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        access: DataAccess,
+        splits: dict[str, Dataset],
+        forget_classes: tuple[int, ...] | None,
+        num_classes: int,
+        make_loader: Callable[[Dataset, int, bool], DataLoader],
+    ) -> None:
+        self.owner, self.access = owner, access
+        self._splits = splits
+        self.forget_classes = forget_classes
+        self.num_classes = num_classes
+        self._make_loader = make_loader
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._splits)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._splits
+
+    def __getitem__(self, name: str) -> Dataset:
+        if name not in self._splits:
+            raise DataAccessError(
+                f"{self.owner} declared access to {self.access} and cannot read the '{name}' split "
+                f"(available: {', '.join(self._splits) or 'none'})"
+            )
+        return self._splits[name]
+
+    def loader(self, name: str, batch_size: int, shuffle: bool = True) -> DataLoader:
+        """A training loader over `name`, sharded across processes under DDP."""
+        return self._make_loader(self[name], batch_size, shuffle)

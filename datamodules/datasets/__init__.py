@@ -1,0 +1,91 @@
+"""Dataset registry: `name → (train, test, info)`; each dataset is one small file in this package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from benchmark.errors import UnlearnBenchError
+from benchmark.registry import Registry
+
+
+class DatasetNotFoundError(UnlearnBenchError):
+    """The files of a dataset are missing or malformed; the message says how to obtain them."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts a model and a report need about a dataset."""
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+    source: str
+
+
+class ImageTensorDataset(Dataset):
+    """Images held in memory as one tensor (uint8 → /255, float as given), labels as a long tensor.
+
+    `__getitems__` returns a whole batch at once, so a DataLoader with `collate_fn=collate_batch`
+    does one indexing operation per batch instead of one decode per sample.
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor) -> None:
+        if images.ndim != 4 or len(images) != len(targets):
+            raise ValueError(f"expected images [N, C, H, W] and N targets, got {tuple(images.shape)} and {len(targets)}")
+        self.images = images
+        self.targets = targets.long()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def _pixels(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._pixels(self.images[index]), self.targets[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[torch.Tensor]:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return [self._pixels(self.images[index]), self.targets[index]]
+
+    def subset(self, indices: Sequence[int] | torch.Tensor, targets: torch.Tensor | None = None) -> ImageTensorDataset:
+        """The samples at `indices`, optionally with other labels (relabeling, training-time corruption)."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return ImageTensorDataset(self.images[index], self.targets[index] if targets is None else torch.as_tensor(targets))
+
+
+def collate_batch(batch: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The batch is already stacked by `__getitems__`."""
+    return batch
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    train: ImageTensorDataset
+    test: ImageTensorDataset
+    info: DatasetInfo
+
+
+DATASETS: Registry[Callable[[Path | None], DatasetSplits]] = Registry("dataset")
+register_dataset = DATASETS.register
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> DatasetSplits:
+    """Load a registered dataset; `root` overrides where its files are looked for."""
+    return DATASETS.get(name)(Path(root) if root is not None else None)
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    return DATASETS.names(pattern)
+
+
+from datamodules.datasets import digits, fashion_mnist  # noqa: E402,F401  (registration)

@@ -1,0 +1,66 @@
+"""Fashion-MNIST (Xiao et al. 2017): 28×28 grey images, 10 classes, 60k train / 10k test.
+
+Read with torchvision's `FashionMNIST` from its root layout (`<root>/FashionMNIST/raw/*-ubyte`), or
+from the gzipped IDX files of Debian's `dataset-fashion-mnist` package, which are unpacked once into
+that layout under `$UNLEARNBENCH_HOME/data`.
+"""
+
+import gzip
+from pathlib import Path
+
+from torchvision.datasets import FashionMNIST
+
+from benchmark.paths import atomic_write_bytes, home
+from datamodules.datasets import DatasetInfo, DatasetNotFoundError, DatasetSplits, ImageTensorDataset, register_dataset
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+HOW_TO_GET = (
+    "install Debian's package (apt-get install -y dataset-fashion-mnist) or place torchvision's "
+    "FashionMNIST/raw/*-ubyte files under --data.data_root"
+)
+
+
+def _unpack_gzipped(source: Path, root: Path) -> None:
+    raw = root / "FashionMNIST" / "raw"
+    for name in FILES:
+        if not (raw / name).exists():
+            atomic_write_bytes(raw / name, gzip.decompress((source / f"{name}.gz").read_bytes()))
+
+
+def _find_root(root: Path | None) -> Path:
+    candidates = [root] if root is not None else [home() / "data", DEBIAN_DIR]
+    for candidate in candidates:
+        if all((candidate / "FashionMNIST" / "raw" / f).exists() for f in FILES):
+            return candidate
+        if all((candidate / f"{f}.gz").exists() for f in FILES):
+            cache = home() / "data" if candidate == DEBIAN_DIR else candidate
+            _unpack_gzipped(candidate, cache)
+            return cache
+    tried = " or ".join(str(c) for c in candidates)
+    raise DatasetNotFoundError(f"fashion_mnist: no IDX files found at {tried}; {HOW_TO_GET}")
+
+
+def _split(root: Path, train: bool) -> ImageTensorDataset:
+    try:
+        data = FashionMNIST(root, train=train, download=False)
+    except (RuntimeError, ValueError, OSError) as error:
+        raise DatasetNotFoundError(f"fashion_mnist: cannot read the IDX files under {root} ({error}); {HOW_TO_GET}") from None
+    return ImageTensorDataset(data.data.unsqueeze(1), data.targets)
+
+
+@register_dataset("fashion_mnist")
+def fashion_mnist(root: Path | None = None) -> DatasetSplits:
+    found = _find_root(root)
+    train, test = _split(found, True), _split(found, False)
+    info = DatasetInfo(
+        name="fashion_mnist",
+        num_classes=10,
+        channels=1,
+        image_size=28,
+        mean=(0.2860,),
+        std=(0.3530,),
+        class_names=tuple(FashionMNIST.classes),
+        source=f"torchvision FashionMNIST IDX files at {found}",
+    )
+    return DatasetSplits(train, test, info)

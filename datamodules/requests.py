@@ -1,0 +1,129 @@
+"""Forget requests: which training samples to forget, as a JSON file carrying a content hash.
+
+Every method in a comparison reads the same file, so they all get the identical request. A request
+may also carry new labels for the forgotten samples (relabeling / correction) and a training-time
+corruption: samples the original model was trained on with wrong labels (e.g. mislabeled data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmark.errors import UnlearnBenchError
+from benchmark.paths import atomic_write_bytes
+
+FORMAT_VERSION = 1
+
+
+class RequestError(UnlearnBenchError):
+    """A forget request that cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class TrainingCorruption:
+    """Training samples whose labels were wrong when the original model was trained."""
+
+    indices: tuple[int, ...] = ()
+    labels: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForgetRequest:
+    """The training indices to forget, and what the request is about.
+
+    `new_labels[i]` is the label `forget_indices[i]` should get (relabeling); `classes` names the
+    forgotten classes of a class scenario; `scenario` records how the request was made.
+    """
+
+    dataset: str
+    num_train: int
+    forget_indices: tuple[int, ...]
+    new_labels: tuple[int, ...] | None = None
+    classes: tuple[int, ...] | None = None
+    corruption: TrainingCorruption = field(default_factory=TrainingCorruption)
+    scenario: dict = field(default_factory=dict)
+
+    def content(self) -> dict:
+        data = asdict(self)
+        data["format_version"] = FORMAT_VERSION
+        return data
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.content())
+
+    @property
+    def corruption_hash(self) -> str:
+        """Identifies the training set the original model saw (the part of the request it depends on)."""
+        return content_hash({"dataset": self.dataset, "corruption": asdict(self.corruption)})
+
+    def validate(self, num_classes: int) -> ForgetRequest:
+        """Raise `RequestError` naming the first problem; return self when the request is usable."""
+        where = f"request for {self.dataset}"
+        indices = self.forget_indices
+        if not indices and not self.scenario.get("allow_empty"):
+            raise RequestError(f"{where}: forget_indices is empty")
+        bad = [i for i in indices if not 0 <= i < self.num_train]
+        if bad:
+            raise RequestError(f"{where}: forget index {bad[0]} is out of range [0, {self.num_train})")
+        if len(set(indices)) != len(indices):
+            dup = next(i for i in indices if indices.count(i) > 1)
+            raise RequestError(f"{where}: forget index {dup} appears more than once")
+        if self.new_labels is not None:
+            if len(self.new_labels) != len(indices):
+                raise RequestError(f"{where}: {len(self.new_labels)} new_labels for {len(indices)} forget_indices")
+            _check_labels(where, "new_labels", self.new_labels, num_classes)
+        c = self.corruption
+        if len(c.indices) != len(c.labels):
+            raise RequestError(f"{where}: corruption has {len(c.indices)} indices but {len(c.labels)} labels")
+        if any(not 0 <= i < self.num_train for i in c.indices) or len(set(c.indices)) != len(c.indices):
+            raise RequestError(f"{where}: corruption indices must be distinct and in [0, {self.num_train})")
+        _check_labels(where, "corruption labels", c.labels, num_classes)
+        if self.classes is not None:
+            _check_labels(where, "classes", self.classes, num_classes)
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        record = {**self.content(), "hash": self.hash}
+        path = Path(path)
+        atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ForgetRequest:
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RequestError(f"request file {path} does not exist") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RequestError(f"request file {path} is not valid JSON ({error})") from None
+        claimed = record.pop("hash", None)
+        if record.pop("format_version", None) != FORMAT_VERSION:
+            raise RequestError(f"request file {path}: format_version must be {FORMAT_VERSION}")
+        try:
+            record["corruption"] = TrainingCorruption(**{k: tuple(v) for k, v in record.get("corruption", {}).items()})
+            for key in ("forget_indices", "new_labels", "classes"):
+                if record.get(key) is not None:
+                    record[key] = tuple(record[key])
+            request = cls(**record)
+        except TypeError as error:
+            raise RequestError(f"request file {path}: {error}") from None
+        if claimed != request.hash:
+            raise RequestError(f"request file {path}: hash {claimed} does not match its content ({request.hash}); the file was edited or damaged")
+        return request
+
+
+def _check_labels(where: str, what: str, labels, num_classes: int) -> None:
+    bad = [y for y in labels if not 0 <= y < num_classes]
+    if bad:
+        raise RequestError(f"{where}: {what} contains {bad[0]}, outside [0, {num_classes})")
+
+
+def content_hash(content: dict) -> str:
+    """SHA-256 of the canonical JSON of `content` (sorted keys, no spaces)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,163 @@
+"""The scenario base class: a LightningDataModule built from one dataset and one forget request."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from benchmark.paths import home
+from datamodules.access import DataAccess, DataView
+from datamodules.datasets import DatasetInfo, DatasetSplits, ImageTensorDataset, collate_batch, load_dataset
+from datamodules.requests import ForgetRequest, RequestError
+
+
+class ShardSampler(Sampler[int]):
+    """Every index exactly once over all processes (rank r takes r, r + W, …): no padding duplicates."""
+
+    def __init__(self, length: int, num_replicas: int, rank: int) -> None:
+        self.indices = list(range(rank, length, num_replicas))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+class UnlearningScenario(pl.LightningDataModule):
+    """A dataset, a forget request, and the named splits derived from them.
+
+    Splits: `forget`, `retain`, `test`; `relabel` when the request has new labels; `test_forget` /
+    `test_retain` (test samples of the forgotten / other classes) for class scenarios. Training
+    labels are those the original model was trained on (the request's corruption applied); the test
+    set is never corrupted. A method only receives the splits its declared `DataAccess` allows.
+    The request is written to `request_dir` (default `$UNLEARNBENCH_HOME/requests/<dataset>`), named by its hash.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "digits",
+        data_root: str | None = None,
+        eval_batch_size: int = 512,
+        request_dir: str | None = None,
+    ) -> None:
+        """
+        Args:
+            dataset: registered dataset name (`python cli.py datasets` lists them).
+            data_root: where the dataset's files are; default: the dataset's usual places.
+            eval_batch_size: batch size for evaluation.
+            request_dir: where the forget request file is written.
+        """
+        super().__init__()
+        self.dataset_name, self.data_root = dataset, data_root
+        self.eval_batch_size = eval_batch_size
+        self.request_dir = request_dir
+        self.data: DatasetSplits | None = None
+        self.request: ForgetRequest | None = None
+        self.request_path: Path | None = None
+        self.splits: dict[str, Dataset] = {}
+        self.train_set: ImageTensorDataset | None = None
+
+    @abstractmethod
+    def make_request(self, data: DatasetSplits) -> ForgetRequest:
+        """The forget request of this scenario on `data` (deterministic given the scenario's arguments)."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.request is not None:
+            return
+        self.data = load_dataset(self.dataset_name, self.data_root)
+        request = self.make_request(self.data).validate(self.info.num_classes)
+        if request.dataset != self.dataset_name or request.num_train != len(self.data.train):
+            raise RequestError(
+                f"the request is for {request.dataset} with {request.num_train} training samples, "
+                f"but the scenario's dataset {self.dataset_name} has {len(self.data.train)}"
+            )
+        self.request = request
+        self.train_set = self._as_trained(self.data.train, request)
+        folder = Path(self.request_dir) if self.request_dir else home() / "requests" / self.dataset_name
+        self.request_path = request.save(folder / f"{request.hash[:16]}.json")
+        self.splits = self._make_splits(request)
+
+    @property
+    def info(self) -> DatasetInfo:
+        if self.data is None:
+            self.setup()
+        return self.data.info
+
+    @staticmethod
+    def _as_trained(train: ImageTensorDataset, request: ForgetRequest) -> ImageTensorDataset:
+        targets = train.targets.clone()
+        if request.corruption.indices:
+            targets[list(request.corruption.indices)] = torch.tensor(request.corruption.labels)
+        return ImageTensorDataset(train.images, targets)
+
+    def _make_splits(self, request: ForgetRequest) -> dict[str, Dataset]:
+        train, test = self.train_set, self.data.test
+        forget = torch.tensor(request.forget_indices, dtype=torch.long)
+        keep = torch.ones(len(train), dtype=torch.bool)
+        keep[forget] = False
+        splits: dict[str, Dataset] = {
+            "forget": train.subset(forget),
+            "retain": train.subset(keep.nonzero().flatten()),
+            "test": test,
+        }
+        if request.new_labels is not None:
+            splits["relabel"] = train.subset(forget, torch.tensor(request.new_labels))
+        if request.classes is not None:
+            in_classes = torch.isin(test.targets, torch.tensor(request.classes))
+            splits["test_forget"] = test.subset(in_classes.nonzero().flatten())
+            splits["test_retain"] = test.subset((~in_classes).nonzero().flatten())
+        return splits
+
+    def retain_indices(self) -> torch.Tensor:
+        """Training indices of the retain set, in the order of the `retain` split."""
+        keep = torch.ones(len(self.train_set), dtype=torch.bool)
+        keep[list(self.request.forget_indices)] = False
+        return keep.nonzero().flatten()
+
+    # ---- what a method sees ----
+    def view(self, owner: str, access: DataAccess, retain_subset_size: int | None = None) -> DataView:
+        """The splits `access` allows; `retain` is a seeded random subset when the access says so."""
+        self.setup()
+        allowed = {name: self.splits[name] for name in access.splits("relabel" in self.splits)}
+        if access.retain == "subset":
+            retain = self.splits["retain"]
+            size = min(retain_subset_size or len(retain), len(retain))
+            generator = torch.Generator().manual_seed(int(self.request.hash[:8], 16))
+            allowed["retain"] = retain.subset(torch.randperm(len(retain), generator=generator)[:size].sort().values)
+        return DataView(owner, access, allowed, self.request.classes, self.info.num_classes, self.make_train_loader)
+
+    def make_train_loader(self, dataset: Dataset, batch_size: int, shuffle: bool = True) -> DataLoader:
+        world_size, rank = _world()
+        sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle) if world_size > 1 else None
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, collate_fn=collate_batch)
+
+    def eval_loader(self, name: str) -> DataLoader:
+        """All samples of split `name`, each evaluated exactly once whatever the number of processes."""
+        dataset = self.splits[name]
+        world_size, rank = _world()
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset), world_size, rank), collate_fn=collate_batch)
+
+    @property
+    def eval_split_names(self) -> list[str]:
+        self.setup()
+        return list(self.splits)
+
+    # ---- Lightning hooks ----
+    def train_dataloader(self):
+        method = self.trainer.lightning_module
+        return method.train_loader(self.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None)))
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self.eval_loader(name) for name in self.eval_split_names]

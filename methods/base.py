@@ -1,0 +1,148 @@
+"""The base class of every unlearning method: shared mechanics live here, once.
+
+A method holds the model under unlearning and a frozen copy of the original, declares the data it
+may see (`data_access`), may prepare once before unlearning (`prepare`: noise, adversarial examples,
+importance scores, masks), and implements `training_step`. The base supplies the optimizer, the
+stop criterion, the timing of its own cost and the evaluation on every named split; a method never
+computes its own evaluation numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import ClassVar, Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import CombinedLoader
+from torch import nn
+
+from benchmark.metrics import evaluate_accuracy, split_metrics
+from benchmark.pretraining import Pretrained
+from benchmark.registry import Registry
+from datamodules.access import FORGET_ONLY, DataAccess, DataView
+from datamodules.scenarios import UnlearningScenario
+
+StopTarget = Literal["none", "misclassify", "relabel"]
+
+METHODS: Registry[type["UnlearningMethod"]] = Registry("method")
+
+
+def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
+    """Register a method class under its class name (the name used by `--model`)."""
+    return METHODS.register(cls.__name__)(cls)
+
+
+class UnlearningMethod(pl.LightningModule):
+    """Base of all methods (see the module docstring). Subclasses set `data_access` and `train_splits`."""
+
+    data_access: ClassVar[DataAccess] = FORGET_ONLY
+    train_splits: ClassVar[tuple[str, ...]] = ("forget",)
+    """Splits iterated in one training epoch; the longest defines the epoch, shorter ones cycle."""
+
+    def __init__(
+        self,
+        *,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        batch_size: int = 64,
+        max_epochs: int = 1,
+        stop: StopTarget = "none",
+        stop_check: Literal["epoch", "step"] = "epoch",
+    ) -> None:
+        """
+        Args:
+            lr: SGD learning rate.
+            momentum: SGD momentum.
+            weight_decay: SGD weight decay.
+            batch_size: training batch size.
+            max_epochs: most epochs of unlearning (the trainer's `max_epochs` is set from it).
+            stop: stop early when the forget set is fully misclassified (`misclassify`: forget/acc = 0,
+                seed 001 Algorithm 3) or fully relabeled (`relabel`: relabel/acc = 1); `none` never.
+            stop_check: check the stop criterion after every optimizer `step` or every `epoch`.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.model: nn.Module | None = None
+        self.original: nn.Module | None = None
+        self.eval_metrics: nn.ModuleDict | None = None
+        self.cost: dict[str, float] = {}
+        self.stopped_at: dict[str, int] | None = None
+        self.results: dict[str, float] = {}
+
+    # ---- set up by the runner ----
+    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained) -> None:
+        """Take the original model: a frozen copy is kept, a trainable copy is unlearned."""
+        self.original = copy.deepcopy(original).eval().requires_grad_(False)
+        self.model = copy.deepcopy(original).train().requires_grad_(True)
+        self.num_classes = scenario.info.num_classes
+        self.eval_metrics = split_metrics(scenario.eval_split_names, self.num_classes)
+
+    def num_epochs(self) -> int:
+        return self.hparams.max_epochs
+
+    # ---- what a method implements ----
+    def prepare(self, data: DataView) -> None:
+        """One-off work before unlearning (noise, adversarial examples, importances); counted in the cost."""
+
+    def train_loader(self, data: DataView):
+        """The training iterable: by default `train_splits` combined, batches as `{split: (x, y)}`."""
+        return CombinedLoader({name: data.loader(name, self.hparams.batch_size) for name in self.train_splits}, mode="max_size_cycle")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def configure_optimizers(self):
+        h = self.hparams
+        return torch.optim.SGD(self.model.parameters(), lr=h.lr, momentum=h.momentum, weight_decay=h.weight_decay)
+
+    # ---- shared mechanics: cost, stop criterion ----
+    def on_fit_start(self) -> None:
+        self._fit_start = time.perf_counter()
+        datamodule = self.trainer.datamodule
+        self.prepare(datamodule.view(type(self).__name__, self.data_access, getattr(self, "retain_subset_size", None)))
+        self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start
+        self.stopped_at = None
+
+    def on_fit_end(self) -> None:
+        self.cost["cost/seconds"] = time.perf_counter() - self._fit_start
+        self.cost["cost/epochs"] = self.trainer.current_epoch
+        self.cost["cost/steps"] = self.trainer.global_step
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.hparams.stop_check == "step":
+            self._check_stop()
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.stop_check == "epoch":
+            self._check_stop()
+
+    def stop_reached(self) -> bool:
+        """Whether the configured stop target holds now, measured on the whole forget set."""
+        target = self.hparams.stop
+        if target == "none":
+            return False
+        split = "forget" if target == "misclassify" else "relabel"
+        acc = evaluate_accuracy(self.model, self.trainer.datamodule.eval_loader(split), self.num_classes, self.device)
+        return acc <= 0.0 if target == "misclassify" else acc >= 1.0
+
+    def _check_stop(self) -> None:
+        if self.stopped_at is None and self.stop_reached():
+            self.stopped_at = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
+            self.trainer.should_stop = True
+
+    # ---- evaluation: the same for every method ----
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        x, y = batch
+        split = self.trainer.datamodule.eval_split_names[dataloader_idx]
+        self.eval_metrics[split].update(self.model(x), y)
+
+    def on_test_epoch_end(self) -> None:
+        self.results = {}
+        for collection in self.eval_metrics.values():
+            self.results.update({name: float(value) for name, value in collection.compute().items()})
+            collection.reset()
+        for name, value in self.results.items():
+            self.log(name, value, rank_zero_only=True)

@@ -1,0 +1,40 @@
+"""NegGrad: gradient ascent on the forget set (seed 000 eq. 3, after Golatkar et al. 2020)."""
+
+from typing import Literal
+
+import torch.nn.functional as F
+
+from datamodules.access import FORGET_ONLY
+from methods.base import StopTarget, UnlearningMethod, register_method
+
+
+@register_method
+class NegGrad(UnlearningMethod):
+    """Minimise L_UL^MS(D_f; θ) = −L_CE(g_θ(x_f), y_f) (seed 000 eq. 3) until D_f is misclassified.
+
+    Defaults are seed 000's (§Experimental details): SGD, lr 1e-3, momentum 0.9, weight decay 1e-5,
+    early stop when D_f accuracy is 0 %, at most 100 epochs (seed 001 Algorithm 3). The papers do not
+    give a batch size; 64 is our choice. Algorithm 3 checks after each epoch (`stop_check="epoch"`);
+    the authors' code checks after every step (`stop_check="step"`).
+    """
+
+    data_access = FORGET_ONLY
+    train_splits = ("forget",)
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-5,
+        batch_size: int = 64,
+        max_epochs: int = 100,
+        stop: StopTarget = "misclassify",
+        stop_check: Literal["epoch", "step"] = "epoch",
+    ) -> None:
+        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs, stop=stop, stop_check=stop_check)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch["forget"]
+        loss = -F.cross_entropy(self.model(x), y)
+        self.log("train/loss", loss)
+        return loss

@@ -1,0 +1,65 @@
+"""Every registered model (and a timm fallback) builds, has the right shapes and normalises its input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.errors import UnknownNameError
+from benchmark.models import Classifier, Normalize, create_model, list_models
+
+TIMM_FALLBACK = "resnet10t"
+NUM_CLASSES = 7
+CASES = [
+    (name, in_chans, image_size)
+    for name in [*list_models(), TIMM_FALLBACK]
+    for in_chans in (1, 3)
+    for image_size in ((32, 8) if name == "small_cnn" else (32,))
+]
+
+
+def _build(name: str, in_chans: int, image_size: int) -> Classifier:
+    torch.manual_seed(0)
+    return create_model(name, num_classes=NUM_CLASSES, in_chans=in_chans, image_size=image_size).eval()
+
+
+@pytest.mark.parametrize(("name", "in_chans", "image_size"), CASES)
+@torch.no_grad()
+def test_shapes_and_head(name: str, in_chans: int, image_size: int) -> None:
+    model = _build(name, in_chans, image_size)
+    x = torch.rand(2, in_chans, image_size, image_size)
+    logits, features = model(x), model.features(x)
+    assert model.arch == name and model.num_classes == NUM_CLASSES
+    assert logits.shape == (2, NUM_CLASSES)
+    assert features.shape == (2, model.feature_dim)
+    torch.testing.assert_close(logits, model.head(features))
+
+
+@pytest.mark.parametrize("name", list_models("cifar_resnet*"))
+def test_cifar_resnet_stem(name: str) -> None:
+    backbone = _build(name, 3, 32).backbone
+    assert backbone.conv1.kernel_size == (3, 3) and backbone.conv1.stride == (1, 1)
+    assert backbone.conv1.padding == (1, 1) and backbone.conv1.bias is None
+    assert isinstance(backbone.maxpool, nn.Identity)
+
+
+@torch.no_grad()
+def test_normalisation_is_applied() -> None:
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.5, 0.5)
+    model = create_model("small_cnn", num_classes=NUM_CLASSES, in_chans=3, image_size=8, mean=mean, std=std)
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(model.normalize(x), (x - torch.tensor(mean).view(3, 1, 1)) / 0.5)
+    before = model(x)
+    model.normalize.mean.fill_(0.9)
+    assert not torch.allclose(before, model(x))
+
+
+def test_normalize_buffers_are_saved() -> None:
+    assert set(Normalize((0.5,), (0.25,)).state_dict()) == {"mean", "std"}
+
+
+def test_unknown_name_lists_registered_models() -> None:
+    with pytest.raises(UnknownNameError, match="small_cnn") as info:
+        create_model("no_such_model", num_classes=NUM_CLASSES, in_chans=3, image_size=32)
+    assert "timm" in str(info.value) and "\n" not in str(info.value)
