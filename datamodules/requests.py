@@ -93,7 +93,8 @@ class ForgetRequest:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> ForgetRequest:
+    def load(cls, path: str | Path, check_hash: bool = True) -> ForgetRequest:
+        """Read a request file; with `check_hash`, its stored hash must match its content."""
         path = Path(path)
         try:
             record = json.loads(path.read_text())
@@ -101,8 +102,10 @@ class ForgetRequest:
             raise RequestError(f"request file {path} does not exist") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestError(f"request file {path} is not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise RequestError(f"request file {path} must hold a JSON object")
         claimed = record.pop("hash", None)
-        if record.pop("format_version", None) != FORMAT_VERSION:
+        if record.pop("format_version", FORMAT_VERSION) != FORMAT_VERSION:
             raise RequestError(f"request file {path}: format_version must be {FORMAT_VERSION}")
         try:
             record["corruption"] = TrainingCorruption(**{k: tuple(v) for k, v in record.get("corruption", {}).items()})
@@ -112,7 +115,9 @@ class ForgetRequest:
             request = cls(**record)
         except TypeError as error:
             raise RequestError(f"request file {path}: {error}") from None
-        if claimed != request.hash:
+        if check_hash and claimed is None:
+            raise RequestError(f"request file {path} has no hash; run `python cli.py request {path}` to validate and stamp it")
+        if check_hash and claimed != request.hash:
             raise RequestError(f"request file {path}: hash {claimed} does not match its content ({request.hash}); the file was edited or damaged")
         return request
 

@@ -1,8 +1,9 @@
 """Scenarios: what must be forgotten. One file per kind, each a `UnlearningScenario` subclass."""
 
 from datamodules.scenarios.base import UnlearningScenario
+from datamodules.scenarios.nothing_forgotten import NothingForgotten
 from datamodules.scenarios.random_instances import RandomInstances
 from datamodules.scenarios.request_file import RequestFile
 from datamodules.scenarios.whole_classes import WholeClasses
 
-__all__ = ["UnlearningScenario", "RandomInstances", "WholeClasses", "RequestFile"]
+__all__ = ["UnlearningScenario", "RandomInstances", "WholeClasses", "RequestFile", "NothingForgotten"]

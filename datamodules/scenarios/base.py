@@ -76,7 +76,8 @@ class UnlearningScenario(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.request is not None:
             return
-        self.data = load_dataset(self.dataset_name, self.data_root)
+        if self.data is None:
+            self.data = load_dataset(self.dataset_name, self.data_root)
         request = self.make_request(self.data).validate(self.info.num_classes)
         if request.dataset != self.dataset_name or request.num_train != len(self.data.train):
             raise RequestError(
@@ -152,7 +153,7 @@ class UnlearningScenario(pl.LightningDataModule):
     @property
     def eval_split_names(self) -> list[str]:
         self.setup()
-        return list(self.splits)
+        return [name for name, split in self.splits.items() if len(split) > 0]
 
     # ---- Lightning hooks ----
     def train_dataloader(self):

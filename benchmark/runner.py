@@ -1,0 +1,135 @@
+"""Run one method on one scenario: original model → unlearning → evaluation → result record."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from benchmark.paths import atomic_write_bytes, home
+from benchmark.pretraining import Pretrained, build_model, cache_path, load_checkpoint
+from datamodules.scenarios import NothingForgotten, UnlearningScenario
+
+TRAINER_DEFAULTS = {
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_model_summary": False,
+    "use_distributed_sampler": False,  # scenarios shard their own data: every sample evaluated exactly once
+    "num_sanity_val_steps": 0,
+}
+LIBRARIES = ("torch", "torchvision", "lightning", "torchmetrics", "timm", "jsonargparse", "scikit-learn", "numpy")
+
+
+def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progress: bool = True) -> torch.nn.Module:
+    """The original model: `pretrained.checkpoint` if given, else the cached pretraining (trained on a miss)."""
+    scenario.setup()
+    model = build_model(pretrained.arch, scenario.info, pretrained.seed)
+    if pretrained.checkpoint:
+        load_checkpoint(pretrained.checkpoint, model)
+        return model
+    full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root, request_dir=scenario.request_dir)
+    full.setup()
+    path = cache_path(pretrained, scenario.info.name, full.request.hash)
+    if not path.exists():
+        from methods.retrain import Retrain
+
+        trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress}
+        with torch.random.fork_rng():
+            pl.seed_everything(pretrained.seed, verbose=False)
+            trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
+            pretraining = Retrain()
+            pretraining.attach(model, full, pretrained)
+            fit(pretraining, full, trainer)
+    load_checkpoint(path, model)
+    return model
+
+
+def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained: Pretrained, progress: bool = True) -> None:
+    method.attach(obtain_original(scenario, pretrained, progress), scenario, pretrained)
+
+
+def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:
+    trainer.fit_loop.max_epochs = method.num_epochs()
+    trainer.fit(method, datamodule=scenario)
+
+
+def evaluate(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> dict[str, float]:
+    trainer.test(method, datamodule=scenario, verbose=False)
+    return dict(method.results)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str | None]:
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), **{name: version(name) for name in LIBRARIES}}
+
+
+def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, trainer: pl.Trainer, config: dict, eval_seconds: float) -> dict:
+    return {
+        "method": type(method).__name__,
+        "dataset": scenario.info.name,
+        "scenario": dict(scenario.request.scenario),
+        "request": {"hash": scenario.request.hash, "path": str(scenario.request_path), "num_forget": len(scenario.request.forget_indices)},
+        "pretrained": {"arch": pretrained.arch, "recipe": pretrained.recipe_name(scenario.info.name), "seed": pretrained.seed, "checkpoint": pretrained.checkpoint},
+        "seed": seed,
+        "metrics": dict(method.results),
+        "timings": {**method.cost, "eval/seconds": eval_seconds},
+        "stopped_at": method.stopped_at,
+        "config": config,
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "hardware": {"accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices, "world_size": trainer.world_size, "machine": platform.machine(), "cpu_count": torch.get_num_threads()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def record_path(record: dict, results_dir: str | None = None) -> Path:
+    root = Path(results_dir) if results_dir else home() / "results"
+    return root / record["dataset"] / record["request"]["hash"][:16] / f"{record['method']}-seed{record['seed']}.json"
+
+
+def write_record(record: dict, path: Path, method: pl.LightningModule | None = None) -> Path:
+    """Write the record (and the unlearned weights beside it) atomically: all or nothing."""
+    if method is not None and method.model is not None:
+        import io
+
+        buffer = io.BytesIO()
+        torch.save({"state_dict": method.model.state_dict()}, buffer)
+        atomic_write_bytes(path.with_suffix(".pt"), buffer.getvalue())
+        record = {**record, "weights": str(path.with_suffix(".pt"))}
+    atomic_write_bytes(path, json.dumps(record, indent=1, sort_keys=False).encode())
+    return path
+
+
+def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int = 0, trainer_kwargs: dict | None = None,
+        config: dict | None = None, results_dir: str | None = None, progress: bool = True) -> dict:
+    """Fit `method` on `scenario` from the original model, evaluate every split, write and return the record."""
+    attach(method, scenario, pretrained, progress)
+    pl.seed_everything(seed, verbose=False)
+    trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1, **(trainer_kwargs or {})})
+    fit(method, scenario, trainer)
+    start = time.perf_counter()
+    evaluate(method, scenario, trainer)
+    record = result_record(method, scenario, pretrained, seed, trainer, config or {}, time.perf_counter() - start)
+    if trainer.is_global_zero:
+        write_record(record, record_path(record, results_dir), method)
+    return record

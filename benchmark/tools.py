@@ -1,0 +1,136 @@
+"""The commands beside fit/test: pretrain, compare, datasets, models, request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from jsonargparse import auto_cli
+
+from benchmark.models import list_models
+from benchmark.pretraining import RECIPES, Pretrained
+from datamodules.datasets import DATASETS, list_datasets
+from datamodules.requests import ForgetRequest
+
+TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc")
+
+
+def format_table(records: list[dict]) -> str:
+    """Rows = methods, columns = accuracies (in %) on the splits present, and the unlearning cost."""
+    columns = [m for m in TABLE_METRICS if any(m in r["metrics"] for r in records)]
+    header = ["method", *columns, "cost/seconds"]
+    rows = [[r["method"], *(f"{100 * r['metrics'][c]:.2f}" if c in r["metrics"] else "-" for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = [" | ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(line, widths))) for line in [header, *rows]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def compare(
+    methods: list[str] = ["Original", "Retrain", "FineTune", "NegGrad"],  # noqa: B006
+    dataset: str = "digits",
+    fraction: float | None = 0.1,
+    k: int | None = None,
+    classes: list[int] | None = None,
+    scenario_seed: int = 0,
+    seed: int = 0,
+    arch: str = "small_cnn",
+    data_root: str | None = None,
+    results_dir: str | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Run several methods on one scenario with default hyperparameters and print their table.
+
+    Args:
+        methods: method names (registered) to run, in order.
+        dataset: registered dataset name.
+        fraction: fraction of the training set to forget at random (ignored with k or classes).
+        k: number of random training samples to forget.
+        classes: forget these whole classes instead of random samples.
+        scenario_seed: seed of the random forget request.
+        seed: seed of the unlearning runs.
+        arch: model architecture of the original model.
+        data_root: where the dataset's files are.
+        results_dir: where result records go.
+        progress: show progress bars.
+    """
+    from benchmark import runner
+    from datamodules.scenarios import RandomInstances, WholeClasses
+    from methods import METHODS
+
+    method_classes = [METHODS.get(name) for name in methods]
+    records = []
+    for cls in method_classes:
+        if classes is not None:
+            scenario = WholeClasses(classes=classes, dataset=dataset, data_root=data_root)
+        else:
+            scenario = RandomInstances(k=k, fraction=None if k is not None else fraction, seed=scenario_seed, dataset=dataset, data_root=data_root)
+        record = runner.run(cls(), scenario, Pretrained(arch=arch), seed=seed, results_dir=results_dir, progress=progress, config={"command": "compare", "method": cls.__name__})
+        records.append(record)
+    print(f"\n{dataset}, {records[0]['scenario']}, request {records[0]['request']['hash'][:16]}, seed {seed}; accuracies in %")
+    print(format_table(records))
+    return records
+
+
+def pretrain(dataset: str = "digits", arch: str = "small_cnn", recipe: str | None = None, seed: int = 0, data_root: str | None = None, progress: bool = True) -> dict:
+    """Train (or load from the cache) the original model and print its train and test accuracy.
+
+    Args:
+        dataset: registered dataset name.
+        arch: model architecture.
+        recipe: pretraining recipe (default: the dataset's own, else `cifar`).
+        seed: pretraining seed.
+        data_root: where the dataset's files are.
+        progress: show progress bars.
+    """
+    from benchmark import runner
+    from datamodules.scenarios import NothingForgotten
+    from methods import Original
+
+    record = runner.run(Original(), NothingForgotten(dataset, data_root=data_root), Pretrained(arch=arch, recipe=recipe, seed=seed), progress=progress, config={"command": "pretrain"})
+    m = record["metrics"]
+    print(f"original {arch} on {dataset} (recipe {record['pretrained']['recipe']}, seed {seed}): train acc {100 * m['retain/acc']:.2f} %, test acc {100 * m['test/acc']:.2f} %")
+    return record
+
+
+def datasets() -> None:
+    """List the registered datasets and where each one's data comes from."""
+    for name in list_datasets():
+        try:
+            info = DATASETS.get(name)(None).info
+            print(f"{name:16s} found    {info.num_classes} classes, {info.channels}×{info.image_size}×{info.image_size}; {info.source}")
+        except Exception as error:  # noqa: BLE001 (report, do not stop the listing)
+            print(f"{name:16s} missing  {error}")
+
+
+def models() -> None:
+    """List the registered model architectures (any timm model name works too) and pretraining recipes."""
+    print("models:", ", ".join(list_models()), "(+ any timm model name)")
+    print("recipes:", ", ".join(RECIPES.names()))
+
+
+def request(path: str) -> str:
+    """Validate a hand-written request file and write its content hash into it; print the hash.
+
+    Args:
+        path: the request JSON file (fields as in any request written by a scenario).
+    """
+    from datamodules.datasets import load_dataset
+
+    request = ForgetRequest.load(path, check_hash=False)
+    request.validate(load_dataset(request.dataset).info.num_classes)
+    request.save(path)
+    print(request.hash)
+    return request.hash
+
+
+def _command(function: Callable) -> Callable[[list[str]], object]:
+    return lambda argv: auto_cli(function, args=argv)
+
+
+TOOLS: dict[str, Callable[[list[str]], object]] = {
+    "compare": _command(compare),
+    "pretrain": _command(pretrain),
+    "datasets": _command(datasets),
+    "models": _command(models),
+    "request": _command(request),
+}

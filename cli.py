@@ -1,0 +1,107 @@
+"""UnlearnBench command line: `python cli.py fit|test|pretrain|compare|datasets|models|request …`.
+
+`fit` and `test` are LightningCLI subcommands: `--model` picks a method, `--data` a scenario,
+`--pretrained` the original model; every hyperparameter is settable from YAML or the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import warnings
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+import methods  # noqa: F401  (registers the methods for --model)
+from benchmark import runner, tools
+from benchmark.errors import UnlearnBenchError
+from benchmark.pretraining import Pretrained
+from datamodules.scenarios import UnlearningScenario
+from methods import METHODS, UnlearningMethod
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """Parse errors as one line naming the problem (and the known names), exit status 2."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        first = str(message).strip().splitlines()[0] if str(message).strip() else "invalid arguments"
+        if "model" in first and ("subclass" in first or "import" in first.lower() or "class_path" in first):
+            first = f"unknown method; known: {', '.join(METHODS.names())} (or an import path module.Class) — {first}"
+        elif "data" in first and ("subclass" in first or "import" in first.lower() or "class_path" in first):
+            first = f"unknown scenario; known: RandomInstances, WholeClasses, RequestFile — {first}"
+        print(f"error: {first}", file=sys.stderr)
+        sys.exit(2)
+
+
+class UnlearnCLI(LightningCLI):
+    """`fit` unlearns and then evaluates every split; `test` evaluates; each writes one result record."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_class_arguments(Pretrained, "pretrained")
+        parser.add_argument("--results_dir", type=str | None, default=None, help="where result records go (default $UNLEARNBENCH_HOME/results)")
+
+    def _setting(self, key: str):
+        return self.config[self.subcommand][key]
+
+    def _pretrained(self) -> Pretrained:
+        return Pretrained(**dict(self._setting("pretrained")))
+
+    def _attach(self) -> None:
+        runner.attach(self.model, self.datamodule, self._pretrained(), progress=self.trainer.is_global_zero)
+        runner.pl.seed_everything(self._setting("seed_everything"), verbose=False)
+
+    def before_fit(self) -> None:
+        self._attach()
+        self.trainer.fit_loop.max_epochs = self.model.num_epochs()
+
+    def after_fit(self) -> None:
+        start = time.perf_counter()
+        runner.evaluate(self.model, self.datamodule, self.trainer)
+        self._finish(time.perf_counter() - start)
+
+    def before_test(self) -> None:
+        self._attach()
+        self._test_start = time.perf_counter()
+
+    def after_test(self) -> None:
+        self._finish(time.perf_counter() - self._test_start)
+
+    def _finish(self, eval_seconds: float) -> None:
+        config = json.loads(self._parser(self.subcommand).dump(self.config[self.subcommand], format="json", skip_check=True))
+        record = runner.result_record(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self.trainer, config, eval_seconds)
+        if self.trainer.is_global_zero:
+            path = runner.write_record(record, runner.record_path(record, self._setting("results_dir")), self.model)
+            print(tools.format_table([record]))
+            print(f"result record: {path}")
+
+
+def cli_main(args: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if args is None else args)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*(does not have many workers|Total length of|No training batches|LeafSpec|treespec|module\\(s\\) in eval mode).*")
+    try:
+        if argv and argv[0] in tools.TOOLS:
+            tools.TOOLS[argv[0]](argv[1:])
+            return
+        UnlearnCLI(
+            UnlearningMethod,
+            UnlearningScenario,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            parser_class=OneLineErrorParser,
+            seed_everything_default=0,
+            trainer_defaults=runner.TRAINER_DEFAULTS,
+            save_config_callback=None,
+            auto_configure_optimizers=False,
+            parser_kwargs={"description": __doc__ + f"\nOther commands: {', '.join(tools.TOOLS)} (each has --help)."},
+        )
+    except UnlearnBenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli_main()
