@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import warnings
@@ -18,20 +19,29 @@ import methods  # noqa: F401  (registers the methods for --model)
 from benchmark import runner, tools
 from benchmark.errors import UnlearnBenchError
 from benchmark.pretraining import Pretrained
-from datamodules.scenarios import UnlearningScenario
+from datamodules.scenarios import SCENARIOS, UnlearningScenario
 from methods import METHODS, UnlearningMethod
+
+
+def one_line(message: str) -> str:
+    """Condense jsonargparse's multi-line parse error into one line naming the problem."""
+    lines = [line.strip(" -") for line in str(message).strip().splitlines() if line.strip(" -")] or ["invalid arguments"]
+    key = re.match(r'Parser key "([^"]+)"', lines[0])
+    if not key:
+        return lines[0]
+    given = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Given value:")), None)
+    known = {"model": ("method", METHODS.names()), "data": ("scenario", SCENARIOS)}
+    if key.group(1) in known and given:
+        kind, names = known[key.group(1)]
+        return f"unknown {kind} '{given}'; known: {', '.join(names)} (or an import path module.Class)"
+    return f"invalid value for --{key.group(1)}: {'; '.join(lines[1:3])}"
 
 
 class OneLineErrorParser(LightningArgumentParser):
     """Parse errors as one line naming the problem (and the known names), exit status 2."""
 
     def error(self, message: str, ex: Exception | None = None):
-        first = str(message).strip().splitlines()[0] if str(message).strip() else "invalid arguments"
-        if "model" in first and ("subclass" in first or "import" in first.lower() or "class_path" in first):
-            first = f"unknown method; known: {', '.join(METHODS.names())} (or an import path module.Class) — {first}"
-        elif "data" in first and ("subclass" in first or "import" in first.lower() or "class_path" in first):
-            first = f"unknown scenario; known: RandomInstances, WholeClasses, RequestFile — {first}"
-        print(f"error: {first}", file=sys.stderr)
+        print(f"error: {one_line(message)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -44,8 +44,8 @@ def _find_root(root: Path | None) -> Path:
 def _split(root: Path, train: bool) -> ImageTensorDataset:
     try:
         data = FashionMNIST(root, train=train, download=False)
-    except (RuntimeError, ValueError, OSError) as error:
-        raise DatasetNotFoundError(f"fashion_mnist: cannot read the IDX files under {root} ({error}); {HOW_TO_GET}") from None
+    except (RuntimeError, ValueError, OSError, AssertionError) as error:
+        raise DatasetNotFoundError(f"fashion_mnist: cannot read the IDX files under {root} ({type(error).__name__}: {error}); {HOW_TO_GET}") from None
     return ImageTensorDataset(data.data.unsqueeze(1), data.targets)
 
 

@@ -7,3 +7,6 @@ from datamodules.scenarios.request_file import RequestFile
 from datamodules.scenarios.whole_classes import WholeClasses
 
 __all__ = ["UnlearningScenario", "RandomInstances", "WholeClasses", "RequestFile", "NothingForgotten"]
+
+SCENARIOS = ("RandomInstances", "WholeClasses", "RequestFile")
+"""The scenarios a user picks with `--data`."""

@@ -18,9 +18,15 @@ class RequestFile(UnlearningScenario):
         Args:
             path: a request JSON file (`python cli.py request --help` writes or stamps one).
         """
-        self.file_request = ForgetRequest.load(path)
-        super().__init__(**{**kwargs, "dataset": self.file_request.dataset})
+        super().__init__(**kwargs)
         self.path = path
+        self.file_request: ForgetRequest | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.file_request is None:
+            self.file_request = ForgetRequest.load(self.path)
+            self.dataset_name = self.file_request.dataset
+        super().setup(stage)
 
     def make_request(self, data: DatasetSplits) -> ForgetRequest:
         return self.file_request

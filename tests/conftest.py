@@ -1,0 +1,31 @@
+"""Shared fixtures: an isolated UNLEARNBENCH_HOME per session, helpers to run the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUIET = ["--trainer.enable_progress_bar", "false"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bench_home(tmp_path_factory) -> Path:
+    """All caches, requests and records of the test session live in one temporary folder."""
+    home = tmp_path_factory.mktemp("unlearnbench_home")
+    os.environ["UNLEARNBENCH_HOME"] = str(home)
+    return home
+
+
+def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python cli.py ARGS` in a subprocess (as a user runs it), from the repository root."""
+    return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def records_in(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))]

@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from benchmark.errors import DataAccessError
+from datamodules.access import CLASS_IDS_ONLY, FORGET_AND_RETAIN, FORGET_ONLY, RETAIN_FULL, RETAIN_SUBSET
+from datamodules.requests import RequestError
+from datamodules.scenarios import RandomInstances, RequestFile, WholeClasses
+
+
+@pytest.mark.parametrize("scenario", [RandomInstances(k=100, seed=1), RandomInstances(fraction=0.1), WholeClasses(classes=[3, 7])])
+def test_forget_and_retain_are_disjoint_and_complete(scenario):
+    scenario.setup()
+    forget, retain, train = scenario.splits["forget"], scenario.splits["retain"], scenario.train_set
+    assert len(forget) + len(retain) == len(train)
+    assert len(forget) == len(scenario.request.forget_indices)
+    forget_rows = set(scenario.request.forget_indices)
+    retain_rows = set(scenario.retain_indices().tolist())
+    assert forget_rows.isdisjoint(retain_rows) and forget_rows | retain_rows == set(range(len(train)))
+    assert torch.equal(forget.images, train.images[list(scenario.request.forget_indices)])
+
+
+def test_random_instances_are_seeded_and_mixed():
+    a, b, c = RandomInstances(k=50, seed=0), RandomInstances(k=50, seed=0), RandomInstances(k=50, seed=1)
+    for s in (a, b, c):
+        s.setup()
+    assert a.request.hash == b.request.hash != c.request.hash
+    assert len(set(a.splits["forget"].targets.tolist())) > 1
+
+
+def test_class_scenario_splits_test_set_by_class():
+    scenario = WholeClasses(classes=[2])
+    scenario.setup()
+    assert set(scenario.splits["forget"].targets.tolist()) == {2}
+    assert 2 not in set(scenario.splits["retain"].targets.tolist())
+    assert set(scenario.splits["test_forget"].targets.tolist()) == {2}
+    assert len(scenario.splits["test_forget"]) + len(scenario.splits["test_retain"]) == len(scenario.splits["test"])
+    assert scenario.eval_split_names == ["forget", "retain", "test", "test_forget", "test_retain"]
+
+
+def test_relabel_targets_differ_from_true_labels():
+    scenario = RandomInstances(k=200, relabel=True)
+    scenario.setup()
+    assert (scenario.splits["relabel"].targets != scenario.splits["forget"].targets).all()
+
+
+@pytest.mark.parametrize(("access", "visible"), [
+    (FORGET_ONLY, {"forget"}), (RETAIN_FULL, {"retain"}), (RETAIN_SUBSET, {"retain"}), (FORGET_AND_RETAIN, {"forget", "retain"}), (CLASS_IDS_ONLY, set()),
+])
+def test_view_only_shows_declared_access(access, visible):
+    scenario = WholeClasses(classes=[1])
+    view = scenario.view("M", access, retain_subset_size=30)
+    assert set(view.names) == visible
+    assert view.forget_classes == (1,)
+    for hidden in {"forget", "retain", "test"} - visible:
+        with pytest.raises(DataAccessError, match=f"M declared access to .* cannot read the '{hidden}' split"):
+            view[hidden]
+    if access == RETAIN_SUBSET:
+        assert len(view["retain"]) == 30
+        assert torch.equal(view["retain"].images, scenario.view("N", access, 30)["retain"].images)
+
+
+def test_k_larger_than_training_set_is_rejected():
+    with pytest.raises(RequestError, match="k=5000 must be at least 1 and smaller than the 1437 training samples of digits"):
+        RandomInstances(k=5000).setup()
+
+
+def test_request_file_scenario_reproduces_the_request(tmp_path):
+    original = RandomInstances(k=10, seed=3)
+    original.setup()
+    from_file = RequestFile(path=str(original.request.save(tmp_path / "r.json")))
+    from_file.setup()
+    assert from_file.request.hash == original.request.hash
+    assert torch.equal(from_file.splits["forget"].images, original.splits["forget"].images)

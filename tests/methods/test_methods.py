@@ -1,0 +1,93 @@
+"""Every registered method on `digits`, and the mechanics the base class guarantees."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark.errors import DataAccessError
+from benchmark.pretraining import Pretrained
+from benchmark.runner import run
+from datamodules.access import FORGET_ONLY
+from datamodules.scenarios import RandomInstances, WholeClasses
+from methods import METHODS, NegGrad, UnlearningMethod
+
+SPLITS = ("forget/acc", "retain/acc", "test/acc")
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_method_unlearns_and_reports_every_split(name, tmp_path):
+    record = run(METHODS.get(name)(), WholeClasses(classes=[4]), Pretrained(), results_dir=str(tmp_path), progress=False)
+    assert set(record["metrics"]) == {f"{s}/acc" for s in ("forget", "retain", "test", "test_forget", "test_retain")}
+    assert all(0.0 <= v <= 1.0 for v in record["metrics"].values())
+    assert record["timings"]["cost/seconds"] >= 0 and record["request"]["num_forget"] == 145
+    assert (tmp_path / "digits" / record["request"]["hash"][:16] / f"{name}-seed0.json").exists()
+
+
+def test_original_fits_digits():
+    """The papers start from a model that fits D_f: ≥ 99 % train and ≥ 95 % test accuracy on digits."""
+    record = run(METHODS.get("Original")(), RandomInstances(fraction=0.1), Pretrained(), progress=False)
+    m = record["metrics"]
+    assert m["forget/acc"] >= 0.99 and m["retain/acc"] >= 0.99 and m["test/acc"] >= 0.95
+
+
+def test_retrain_is_cached_and_never_saw_the_forget_set():
+    first = run(METHODS.get("Retrain")(), WholeClasses(classes=[0]), Pretrained(), progress=False)
+    again = run(METHODS.get("Retrain")(), WholeClasses(classes=[0]), Pretrained(), progress=False)
+    assert first["metrics"]["forget/acc"] == 0.0  # a class it never saw cannot be predicted
+    assert again["metrics"] == first["metrics"] and again["timings"]["cost/cached"] == 1.0
+
+
+@pytest.mark.parametrize("stop_check", ["step", "epoch"])
+def test_neggrad_stops_when_the_forget_set_is_misclassified(stop_check):
+    method = NegGrad(stop_check=stop_check, max_epochs=100, batch_size=4)
+    record = run(method, RandomInstances(k=8, seed=2), Pretrained(), progress=False)
+    assert record["metrics"]["forget/acc"] == 0.0
+    assert method.stopped_at is not None
+    steps_per_epoch = 2
+    if stop_check == "epoch":
+        assert record["stopped_at"]["step"] % steps_per_epoch == 0
+    assert record["timings"]["cost/steps"] == record["stopped_at"]["step"] < 100 * steps_per_epoch
+
+
+class Snooper(UnlearningMethod):
+    """Forget-only, but tries to read the retain set."""
+
+    data_access = FORGET_ONLY
+    seen: list[set] = []
+
+    def __init__(self, snoop: bool = False) -> None:
+        super().__init__(max_epochs=1, batch_size=16)
+        self.snoop = snoop
+
+    def prepare(self, data):
+        if self.snoop:
+            data["retain"]
+
+    def training_step(self, batch, batch_idx):
+        Snooper.seen.append(set(batch))
+        x, y = batch["forget"]
+        return F.cross_entropy(self.model(x), y)
+
+
+def test_forget_only_method_receives_only_forget_batches():
+    Snooper.seen.clear()
+    run(Snooper(), RandomInstances(k=40), Pretrained(), progress=False)
+    assert Snooper.seen and all(keys == {"forget"} for keys in Snooper.seen)
+
+
+def test_forget_only_method_cannot_reach_retain_data():
+    with pytest.raises(DataAccessError, match="Snooper declared access to forget set and cannot read the 'retain' split"):
+        run(Snooper(snoop=True), RandomInstances(k=40), Pretrained(), progress=False)
+
+
+def test_same_seed_same_numbers():
+    a = run(NegGrad(max_epochs=3, stop="none"), RandomInstances(k=30), Pretrained(), seed=5, progress=False)
+    b = run(NegGrad(max_epochs=3, stop="none"), RandomInstances(k=30), Pretrained(), seed=5, progress=False)
+    assert a["metrics"] == b["metrics"]
+
+
+def test_original_weights_stay_frozen():
+    method = NegGrad(max_epochs=2, stop="none")
+    run(method, RandomInstances(k=30), Pretrained(), progress=False)
+    changed = [not torch.equal(p, q) for p, q in zip(method.model.parameters(), method.original.parameters())]
+    assert any(changed) and not any(p.requires_grad for p in method.original.parameters())

@@ -1,0 +1,140 @@
+"""The command line as users run it: fit/test end to end, configs, help, bad input, DDP, Ctrl-C."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from benchmark.models import create_model
+from cli import cli_main
+from datamodules.scenarios import RandomInstances
+from tests.conftest import QUIET, ROOT, records_in, run_cli
+
+FIT_DIGITS = ["--model", "NegGrad", "--data", "RandomInstances", "--data.k", "15", *QUIET]
+
+
+def test_fit_then_test_writes_one_complete_record(tmp_path):
+    result = run_cli("fit", *FIT_DIGITS, "--model.stop_check", "step", "--results_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (record,) = records_in(tmp_path)
+    assert record["method"] == "NegGrad" and record["seed"] == 0
+    assert set(record["metrics"]) == {"forget/acc", "retain/acc", "test/acc"}
+    assert record["metrics"]["forget/acc"] == 0.0  # stop=misclassify reached
+    assert record["config"]["model"]["init_args"]["lr"] == 0.001 and record["config"]["data"]["init_args"]["k"] == 15
+    assert len(record["request"]["hash"]) == 64 and record["versions"]["torch"] and record["git_commit"]
+    assert record["timings"]["cost/seconds"] > 0 and "eval/seconds" in record["timings"]
+    assert "forget/acc" in result.stdout and "NegGrad" in result.stdout
+
+    unlearned = record["weights"]
+    tested = run_cli("test", "--model", "Original", "--data", "RandomInstances", "--data.k", "15", "--pretrained.checkpoint", unlearned, "--results_dir", str(tmp_path / "t"), *QUIET)
+    assert tested.returncode == 0, tested.stderr
+    (evaluated,) = records_in(tmp_path / "t")
+    assert evaluated["metrics"] == record["metrics"]
+
+
+def test_config_file_and_print_config():
+    result = run_cli("fit", "--config", "configs/digits_neggrad.yaml", "--print_config")
+    assert result.returncode == 0, result.stderr
+    assert "class_path: methods.NegGrad" in result.stdout and "fraction: 0.1" in result.stdout and "stop_check: step" in result.stdout
+
+
+def test_help_shows_method_hyperparameters(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--model.help", "NegGrad"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--model.lr" in out and "--model.stop_check {epoch,step}" in out and "default: 0.001" in out
+
+
+def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
+    """Each case: CLI arguments and the phrase its one-line error must contain."""
+    good = RandomInstances(k=5)
+    good.setup()
+    for name, indices in {"out_of_range": (1, 99999), "duplicated": (1, 1)}.items():
+        dataclasses.replace(good.request, forget_indices=indices).save(tmp_path / f"{name}.json")  # a correct hash of a bad request
+    wrong_hash = json.loads(good.request_path.read_text())
+    wrong_hash["forget_indices"] = [2, 3, 4, 5, 6]
+    (tmp_path / "wrong_hash.json").write_text(json.dumps(wrong_hash))
+    cases = {}
+    other_arch = tmp_path / "resnet.pt"
+    torch.save({"state_dict": create_model("cifar_resnet18", num_classes=10, in_chans=1, image_size=8).state_dict()}, other_arch)
+    other_classes = tmp_path / "three_classes.pt"
+    torch.save({"state_dict": create_model("small_cnn", num_classes=3, in_chans=1, image_size=8).state_dict()}, other_classes)
+    base = ["--data", "RandomInstances", "--data.k", "5", *QUIET]
+    file_scenario = ["--model", "Original", "--data", "RequestFile", *QUIET, "--data.path"]
+    cases["unknown_method"] = (["--model", "Forgetful", *base], "known: FineTune, NegGrad, Original, Retrain")
+    cases["unknown_dataset"] = (["--model", "Original", *base, "--data.dataset", "imagenet9"], "unknown dataset 'imagenet9'; known: digits, fashion_mnist")
+    cases["unknown_model"] = (["--model", "Original", *base, "--pretrained.arch", "resnet9000"], "unknown model 'resnet9000'; known: allcnn, cifar_resnet18")
+    cases["k_too_large"] = (["--model", "Original", "--data", "RandomInstances", "--data.k", "100000", *QUIET], "k=100000 must be at least 1 and smaller than the 1437")
+    cases["index_out_of_range"] = ([*file_scenario, str(tmp_path / "out_of_range.json")], "forget index 99999 is out of range [0, 1437)")
+    cases["duplicated_index"] = ([*file_scenario, str(tmp_path / "duplicated.json")], "forget index 1 appears more than once")
+    cases["wrong_hash"] = ([*file_scenario, str(tmp_path / "wrong_hash.json")], "does not match its content")
+    cases["other_architecture"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(other_arch)], "does not fit small_cnn with 10 classes")
+    cases["other_num_classes"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(other_classes)], "shape of head.weight is (3, 256), expected (10, 256)")
+    cases["missing_dataset"] = (["--model", "Original", *base, "--data.dataset", "fashion_mnist", "--data.data_root", str(tmp_path / "none")], "apt-get install -y dataset-fashion-mnist")
+    return cases
+
+
+CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_writes_no_record(case, tmp_path, capsys):
+    args, expected = bad_input_cases(tmp_path)[case]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["test", *args, "--results_dir", str(tmp_path / "results")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code != 0
+    assert err[-1].startswith("error: ") and expected in err[-1], err
+    assert not any("Traceback" in line for line in err)
+    assert not (tmp_path / "results").exists()
+
+
+def test_request_command_stamps_a_hand_written_file(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"dataset": "digits", "num_train": 1437, "forget_indices": [4, 8, 15, 16, 23, 42]}))
+    result = run_cli("request", str(path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text())["hash"] == result.stdout.strip()
+    path.write_text(json.dumps({"dataset": "digits", "num_train": 1437, "forget_indices": [4, 4]}))
+    refused = run_cli("request", str(path))
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == "error: request for digits: forget index 4 appears more than once"
+
+
+def test_ddp_gives_the_same_metrics_as_one_process(tmp_path):
+    """Two CPU processes (gloo) on splits of odd size (k=7 forget, 1430 retain, 360 test)."""
+    args = ["test", "--model", "Original", "--data", "RandomInstances", "--data.k", "7", "--trainer.accelerator", "cpu", *QUIET]
+    single = run_cli(*args, "--trainer.devices", "1", "--results_dir", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    ddp = run_cli(*args, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--results_dir", str(tmp_path / "two"), timeout=300)
+    assert ddp.returncode == 0, ddp.stderr
+    (one,), (two,) = records_in(tmp_path / "one"), records_in(tmp_path / "two")
+    assert two["hardware"]["world_size"] == 2
+    assert one["metrics"] == two["metrics"]
+
+
+def test_ctrl_c_leaves_no_record_and_a_rerun_is_clean(tmp_path):
+    requests = tmp_path / "requests"
+    args = ["fit", "--model", "FineTune", "--model.max_epochs", "500", "--data", "RandomInstances", "--data.k", "9",
+            "--data.request_dir", str(requests), "--results_dir", str(tmp_path / "results"), *QUIET]
+    assert run_cli("test", "--model", "Original", "--data", "RandomInstances", "--data.k", "9", *QUIET).returncode == 0  # cache the original
+    process = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not requests.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # well into the 500 epochs
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*"))
+    rerun = run_cli(*[a if a != "500" else "1" for a in args])
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(records_in(tmp_path / "results")) == 1
