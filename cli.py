@@ -89,7 +89,8 @@ class UnlearnCLI(LightningCLI):
 
 def cli_main(args: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*(does not have many workers|Total length of|No training batches|LeafSpec|treespec|module\\(s\\) in eval mode).*")
     try:
         if argv and argv[0] in tools.TOOLS:
@@ -108,9 +109,19 @@ def cli_main(args: list[str] | None = None) -> None:
             auto_configure_optimizers=False,
             parser_kwargs={"description": __doc__ + f"\nOther commands: {', '.join(tools.TOOLS)} (each has --help)."},
         )
-    except UnlearnBenchError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 (jsonargparse wraps errors raised while instantiating)
+        cause = user_error(error)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def user_error(error: BaseException | None) -> UnlearnBenchError | None:
+    """The `UnlearnBenchError` behind `error`, if any (following the chain of causes)."""
+    while error is not None and not isinstance(error, UnlearnBenchError):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 if __name__ == "__main__":

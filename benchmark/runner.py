@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +40,8 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     if not path.exists():
         from methods.retrain import Retrain
 
+        recipe = pretrained.recipe_name(scenario.info.name)
+        print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
         trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress}
         with torch.random.fork_rng():
             pl.seed_everything(pretrained.seed, verbose=False)

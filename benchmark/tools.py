@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from jsonargparse import auto_cli
@@ -36,7 +37,7 @@ def compare(
     arch: str = "small_cnn",
     data_root: str | None = None,
     results_dir: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> list[dict]:
     """Run several methods on one scenario with default hyperparameters and print their table.
 
@@ -51,10 +52,12 @@ def compare(
         arch: model architecture of the original model.
         data_root: where the dataset's files are.
         results_dir: where result records go.
-        progress: show progress bars.
+        progress: show progress bars (default: when standard error is a terminal).
     """
     from benchmark import runner
     from datamodules.scenarios import RandomInstances, WholeClasses
+
+    progress = sys.stderr.isatty() if progress is None else progress
     from methods import METHODS
 
     method_classes = [METHODS.get(name) for name in methods]

@@ -83,13 +83,16 @@ class UnlearningMethod(pl.LightningModule):
     def num_epochs(self) -> int:
         return self.hparams.max_epochs
 
+    def batch_size(self) -> int:
+        return self.hparams.batch_size
+
     # ---- what a method implements ----
     def prepare(self, data: DataView) -> None:
         """One-off work before unlearning (noise, adversarial examples, importances); counted in the cost."""
 
     def train_loader(self, data: DataView):
         """The training iterable: by default `train_splits` combined, batches as `{split: (x, y)}`."""
-        return CombinedLoader({name: data.loader(name, self.hparams.batch_size) for name in self.train_splits}, mode="max_size_cycle")
+        return CombinedLoader({name: data.loader(name, self.batch_size()) for name in self.train_splits}, mode="max_size_cycle")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

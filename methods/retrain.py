@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
 from benchmark.pretraining import RECIPES, Pretrained, Recipe, build_model, cache_path, load_checkpoint, save_checkpoint
-from datamodules.access import RETAIN_FULL, DataView
+from datamodules.access import RETAIN_FULL
 from datamodules.scenarios import UnlearningScenario
 from methods.base import UnlearningMethod, register_method
 
@@ -40,8 +39,8 @@ class Retrain(UnlearningMethod):
     def num_epochs(self) -> int:
         return 0 if self.cached is not None else self.recipe.epochs
 
-    def train_loader(self, data: DataView):
-        return CombinedLoader({"retain": data.loader("retain", self.recipe.batch_size)}, mode="max_size_cycle")
+    def batch_size(self) -> int:
+        return self.recipe.batch_size
 
     def configure_optimizers(self):
         optimizer = self.recipe.make_optimizer(self.model.parameters())

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from benchmark.models import create_model
+from benchmark.tools import compare
 from cli import cli_main
 from datamodules.scenarios import RandomInstances
 from tests.conftest import QUIET, ROOT, records_in, run_cli
@@ -72,6 +73,7 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     cases["unknown_method"] = (["--model", "Forgetful", *base], "known: FineTune, NegGrad, Original, Retrain")
     cases["unknown_dataset"] = (["--model", "Original", *base, "--data.dataset", "imagenet9"], "unknown dataset 'imagenet9'; known: digits, fashion_mnist")
     cases["unknown_model"] = (["--model", "Original", *base, "--pretrained.arch", "resnet9000"], "unknown model 'resnet9000'; known: allcnn, cifar_resnet18")
+    cases["k_and_fraction"] = (["--model", "Original", *base, "--data.fraction", "0.1"], "RandomInstances: give exactly one of k and fraction")
     cases["k_too_large"] = (["--model", "Original", "--data", "RandomInstances", "--data.k", "100000", *QUIET], "k=100000 must be at least 1 and smaller than the 1437")
     cases["index_out_of_range"] = ([*file_scenario, str(tmp_path / "out_of_range.json")], "forget index 99999 is out of range [0, 1437)")
     cases["duplicated_index"] = ([*file_scenario, str(tmp_path / "duplicated.json")], "forget index 1 appears more than once")
@@ -82,7 +84,7 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     return cases
 
 
-CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset"]
+CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_and_fraction", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -138,3 +140,15 @@ def test_ctrl_c_leaves_no_record_and_a_rerun_is_clean(tmp_path):
     rerun = run_cli(*[a if a != "500" else "1" for a in args])
     assert rerun.returncode == 0, rerun.stderr
     assert len(records_in(tmp_path / "results")) == 1
+
+
+def test_compare_prints_the_four_methods_and_repeats_exactly(capsys, tmp_path):
+    first = compare(results_dir=str(tmp_path))
+    table = capsys.readouterr().out
+    second = compare(results_dir=str(tmp_path))
+    assert [r["method"] for r in first] == ["Original", "Retrain", "FineTune", "NegGrad"]
+    for row in ("Original", "Retrain", "FineTune", "NegGrad"):
+        assert any(line.startswith(row) for line in table.splitlines())
+    assert "| forget/acc | retain/acc | test/acc |" in table
+    assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
+    assert first[0]["metrics"]["forget/acc"] >= 0.99
