@@ -34,7 +34,8 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     if pretrained.checkpoint:
         load_checkpoint(pretrained.checkpoint, model)
         return model
-    full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root, request_dir=scenario.request_dir)
+    full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root,
+                            eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers, request_dir=scenario.request_dir)
     full.setup()
     path = cache_path(pretrained, scenario.info.name, full.request.hash)
     if not path.exists():

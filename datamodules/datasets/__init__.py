@@ -29,6 +29,8 @@ class DatasetInfo:
     std: tuple[float, ...]
     class_names: tuple[str, ...]
     source: str
+    train_augment: str | None = None
+    """Name of a batch augmentation in `datamodules.datasets.augment` applied to training batches."""
 
 
 class ImageTensorDataset(Dataset):
@@ -37,6 +39,8 @@ class ImageTensorDataset(Dataset):
     `__getitems__` returns a whole batch at once, so a DataLoader with `collate_fn=collate_batch`
     does one indexing operation per batch instead of one decode per sample.
     """
+
+    in_memory = True
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor) -> None:
         if images.ndim != 4 or len(images) != len(targets):
@@ -66,6 +70,9 @@ class ImageTensorDataset(Dataset):
 def collate_batch(batch: list[torch.Tensor]) -> list[torch.Tensor]:
     """The batch is already stacked by `__getitems__`."""
     return batch
+
+
+ImageTensorDataset.collate_fn = staticmethod(collate_batch)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from benchmark.paths import home
 from datamodules.access import DataAccess, DataView
-from datamodules.datasets import DatasetInfo, DatasetSplits, ImageTensorDataset, collate_batch, load_dataset
+from datamodules.datasets import DatasetInfo, DatasetSplits, ImageTensorDataset, load_dataset
+from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.requests import ForgetRequest, RequestError
 
 
@@ -50,6 +51,7 @@ class UnlearningScenario(pl.LightningDataModule):
         dataset: str = "digits",
         data_root: str | None = None,
         eval_batch_size: int = 512,
+        num_workers: int = 4,
         request_dir: str | None = None,
     ) -> None:
         """
@@ -57,11 +59,12 @@ class UnlearningScenario(pl.LightningDataModule):
             dataset: registered dataset name (`python cli.py datasets` lists them).
             data_root: where the dataset's files are; default: the dataset's usual places.
             eval_batch_size: batch size for evaluation.
+            num_workers: loader worker processes for datasets streamed from disk (in-memory ones use none).
             request_dir: where the forget request file is written.
         """
         super().__init__()
         self.dataset_name, self.data_root = dataset, data_root
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
         self.request_dir = request_dir
         self.data: DatasetSplits | None = None
         self.request: ForgetRequest | None = None
@@ -142,13 +145,18 @@ class UnlearningScenario(pl.LightningDataModule):
     def make_train_loader(self, dataset: Dataset, batch_size: int, shuffle: bool = True) -> DataLoader:
         world_size, rank = _world()
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle) if world_size > 1 else None
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, collate_fn=collate_batch)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, **self._loader_options(dataset))
 
     def eval_loader(self, name: str) -> DataLoader:
         """All samples of split `name`, each evaluated exactly once whatever the number of processes."""
         dataset = self.splits[name]
         world_size, rank = _world()
-        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset), world_size, rank), collate_fn=collate_batch)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset), world_size, rank), **self._loader_options(dataset))
+
+    def _loader_options(self, dataset: Dataset) -> dict:
+        in_memory = getattr(dataset, "in_memory", False)
+        workers = 0 if in_memory else self.num_workers
+        return {"collate_fn": getattr(dataset, "collate_fn", None), "num_workers": workers, "persistent_workers": workers > 0}
 
     @property
     def eval_split_names(self) -> list[str]:
@@ -162,3 +170,11 @@ class UnlearningScenario(pl.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         return [self.eval_loader(name) for name in self.eval_split_names]
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Apply the dataset's training augmentation, on the device, to training batches only."""
+        name = self.info.train_augment
+        if name is None or self.trainer is None or not self.trainer.training:
+            return batch
+        augment = AUGMENTATIONS.get(name)
+        return {split: [augment(x), *rest] for split, (x, *rest) in batch.items()}

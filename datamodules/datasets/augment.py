@@ -1,0 +1,37 @@
+"""Training-time augmentations applied to whole batches on the device (in-memory datasets).
+
+A dataset names its augmentation in `DatasetInfo.train_augment`; the scenario applies it to training
+batches only, never to evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.registry import Registry
+
+AUGMENTATIONS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry("augmentation")
+
+
+@AUGMENTATIONS.register("crop_flip")
+def crop_flip(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """Random crop after zero padding by `padding` pixels, and random horizontal flip (the CIFAR recipe
+    of He et al. 2016, used by the papers' CIFAR models)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (n,), device=x.device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), device=x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None])[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None])[:, None, None, :]
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(x.shape[1], device=x.device)[None, :, None, None], rows, cols]
+    flip = torch.rand(n, device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+
+@AUGMENTATIONS.register("flip")
+def flip(x: torch.Tensor) -> torch.Tensor:
+    """Random horizontal flip."""
+    return torch.where((torch.rand(len(x), device=x.device) < 0.5)[:, None, None, None], x.flip(-1), x)

@@ -1,0 +1,28 @@
+import torch
+
+from datamodules.datasets.augment import AUGMENTATIONS, crop_flip
+
+
+def test_crop_flip_is_a_shifted_window_of_the_padded_image_or_its_mirror():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 8, 8)
+    out = crop_flip(x, padding=2)
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2,) * 4)
+    for i in range(len(x)):
+        windows = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
+    assert not torch.equal(out, x)
+
+
+def test_without_padding_crop_flip_only_flips():
+    x = torch.rand(32, 1, 5, 5)
+    out = crop_flip(x, padding=0)
+    flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
+    assert all(torch.equal(o, i) or f for o, i, f in zip(out, x, flipped)) and 0 < sum(flipped) < len(x)
+
+
+def test_every_augmentation_keeps_shape():
+    x = torch.rand(4, 3, 32, 32)
+    for name in AUGMENTATIONS.names():
+        assert AUGMENTATIONS.get(name)(x).shape == x.shape
