@@ -29,7 +29,7 @@ def evaluate_accuracy(model: nn.Module, loader: DataLoader, num_classes: int, de
     metric = accuracy_metric(num_classes).to(device)
     was_training = model.training
     model.eval()
-    for x, y in loader:
+    for x, y, *_ in loader:
         metric.update(model(x.to(device)), y.to(device))
     model.train(was_training)
     return float(metric.compute())

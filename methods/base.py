@@ -138,7 +138,7 @@ class UnlearningMethod(pl.LightningModule):
 
     # ---- evaluation: the same for every method ----
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        x, y = batch
+        x, y, _ = batch
         split = self.trainer.datamodule.eval_split_names[dataloader_idx]
         self.eval_metrics[split].update(self.model(x), y)
 

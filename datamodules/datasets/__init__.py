@@ -95,4 +95,4 @@ def list_datasets(pattern: str = "*") -> list[str]:
     return DATASETS.names(pattern)
 
 
-from datamodules.datasets import digits, fashion_mnist  # noqa: E402,F401  (registration)
+from datamodules.datasets import cifar, digits, fashion_mnist, mnist, svhn  # noqa: E402,F401  (registration)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
-from benchmark.paths import atomic_write_bytes, home
+from benchmark.paths import atomic_write_bytes
 from datamodules.datasets import DatasetInfo, DatasetNotFoundError, DatasetSplits, ImageTensorDataset, register_dataset
+from datamodules.datasets.torchvision_data import default_root, image_split, reading
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -29,12 +30,12 @@ def _unpack_gzipped(source: Path, root: Path) -> None:
 
 
 def _find_root(root: Path | None) -> Path:
-    candidates = [root] if root is not None else [home() / "data", DEBIAN_DIR]
+    candidates = [root] if root is not None else [default_root(), DEBIAN_DIR]
     for candidate in candidates:
         if all((candidate / "FashionMNIST" / "raw" / f).exists() for f in FILES):
             return candidate
         if all((candidate / f"{f}.gz").exists() for f in FILES):
-            cache = home() / "data" if candidate == DEBIAN_DIR else candidate
+            cache = default_root() if candidate == DEBIAN_DIR else candidate
             _unpack_gzipped(candidate, cache)
             return cache
     tried = " or ".join(str(c) for c in candidates)
@@ -42,11 +43,9 @@ def _find_root(root: Path | None) -> Path:
 
 
 def _split(root: Path, train: bool) -> ImageTensorDataset:
-    try:
+    with reading("fashion_mnist", root, HOW_TO_GET):
         data = FashionMNIST(root, train=train, download=False)
-    except (RuntimeError, ValueError, OSError, AssertionError) as error:
-        raise DatasetNotFoundError(f"fashion_mnist: cannot read the IDX files under {root} ({type(error).__name__}: {error}); {HOW_TO_GET}") from None
-    return ImageTensorDataset(data.data.unsqueeze(1), data.targets)
+        return image_split(data.data.unsqueeze(1), data.targets, 10)
 
 
 @register_dataset("fashion_mnist")

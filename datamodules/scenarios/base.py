@@ -30,6 +30,26 @@ class ShardSampler(Sampler[int]):
         return len(self.indices)
 
 
+class WithIndices(Dataset):
+    """Adds each sample's index to it, so per-sample results gathered from processes can be put in order."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.in_memory = getattr(dataset, "in_memory", False)
+        self.collate_fn = getattr(dataset, "collate_fn", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return (*self.dataset[index], index)
+
+    def __getitems__(self, indices):
+        if hasattr(self.dataset, "__getitems__"):
+            return [*self.dataset.__getitems__(indices), torch.as_tensor(indices, dtype=torch.long)]
+        return [self[i] for i in indices]
+
+
 def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
@@ -148,8 +168,8 @@ class UnlearningScenario(pl.LightningDataModule):
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, **self._loader_options(dataset))
 
     def eval_loader(self, name: str) -> DataLoader:
-        """All samples of split `name`, each evaluated exactly once whatever the number of processes."""
-        dataset = self.splits[name]
+        """All samples of split `name` as `(x, y, index in split)`, each exactly once whatever the number of processes."""
+        dataset = WithIndices(self.splits[name])
         world_size, rank = _world()
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset), world_size, rank), **self._loader_options(dataset))
 

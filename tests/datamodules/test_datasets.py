@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.errors import UnknownNameError
-from datamodules.datasets import DatasetNotFoundError, list_datasets, load_dataset
+from datamodules.datasets import DatasetNotFoundError, load_dataset
 
 IDX_FILES = {"train-images-idx3-ubyte": (5, 28, 28), "train-labels-idx1-ubyte": (5,), "t10k-images-idx3-ubyte": (3, 28, 28), "t10k-labels-idx1-ubyte": (3,)}
 
@@ -59,12 +59,12 @@ def test_malformed_dataset_is_a_clear_error(fashion_fixture):
 
 
 def test_unknown_dataset_lists_known_names():
-    with pytest.raises(UnknownNameError, match="known: digits, fashion_mnist"):
+    with pytest.raises(UnknownNameError, match="unknown dataset 'cifar1000'; known: .*digits, fashion_mnist"):
         load_dataset("cifar1000")
 
 
-@pytest.mark.parametrize("name", list_datasets())
-def test_registered_datasets_are_consistent(name, fashion_fixture):
+@pytest.mark.parametrize("name", ["digits", "fashion_mnist"])
+def test_in_memory_datasets_are_consistent(name, fashion_fixture):
     data = load_dataset(name, fashion_fixture if name == "fashion_mnist" else None)
     info = data.info
     x, y = data.train.__getitems__(list(range(min(4, len(data.train)))))
