@@ -10,7 +10,13 @@ import torch
 from torch.utils.data import Dataset
 
 from benchmark.errors import UnlearnBenchError
+from benchmark.paths import home
 from benchmark.registry import Registry
+
+
+def default_root() -> Path:
+    """Where datasets are looked for when no root is given: `$UNLEARNBENCH_HOME/data` (torchvision's root layout)."""
+    return home() / "data"
 
 
 class DatasetNotFoundError(UnlearnBenchError):
@@ -77,8 +83,13 @@ ImageTensorDataset.collate_fn = staticmethod(collate_batch)
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    train: ImageTensorDataset
-    test: ImageTensorDataset
+    """A dataset's train and test splits (in memory, or streamed from disk) and its facts.
+
+    A split has `targets` (long tensor), `__len__`, `__getitem__ → (x, y)` and `subset(indices, targets=None)`.
+    """
+
+    train: Dataset
+    test: Dataset
     info: DatasetInfo
 
 
@@ -95,4 +106,4 @@ def list_datasets(pattern: str = "*") -> list[str]:
     return DATASETS.names(pattern)
 
 
-from datamodules.datasets import cifar, digits, fashion_mnist, mnist, svhn  # noqa: E402,F401  (registration)
+from datamodules.datasets import cifar, digits, fashion_mnist, imagenet, mnist, svhn, tiny_imagenet, utkface, vggface2  # noqa: E402,F401  (registration)

@@ -11,8 +11,8 @@ from pathlib import Path
 from torchvision.datasets import FashionMNIST
 
 from benchmark.paths import atomic_write_bytes
-from datamodules.datasets import DatasetInfo, DatasetNotFoundError, DatasetSplits, ImageTensorDataset, register_dataset
-from datamodules.datasets.torchvision_data import default_root, image_split, reading
+from datamodules.datasets import DatasetInfo, DatasetNotFoundError, DatasetSplits, ImageTensorDataset, default_root, register_dataset
+from datamodules.datasets.torchvision_data import image_split, reading
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

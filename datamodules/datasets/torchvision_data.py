@@ -17,19 +17,13 @@ import numpy as np
 import torch
 from scipy.io.matlab import MatReadError
 
-from benchmark.paths import home
-from datamodules.datasets import DatasetNotFoundError, ImageTensorDataset
+from datamodules.datasets import DatasetNotFoundError, ImageTensorDataset, default_root
 
 READ_ERRORS = (
     OSError, EOFError, ValueError, KeyError, IndexError, TypeError, AssertionError, RuntimeError,
     NotImplementedError, pickle.UnpicklingError, struct.error, zlib.error, MatReadError,
 )
 """What torchvision's readers (pickle, scipy.io.loadmat, the IDX parser) raise on a truncated or foreign file."""
-
-
-def default_root() -> Path:
-    """`$UNLEARNBENCH_HOME/data`, laid out as torchvision's `root` (`MNIST/raw/`, `cifar-10-batches-py/`, …)."""
-    return home() / "data"
 
 
 def find_files(name: str, root: Path | None, files: Sequence[str], how_to_get: str) -> Path:

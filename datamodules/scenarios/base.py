@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from benchmark.paths import home
 from datamodules.access import DataAccess, DataView
-from datamodules.datasets import DatasetInfo, DatasetSplits, ImageTensorDataset, load_dataset
+from datamodules.datasets import DatasetInfo, DatasetSplits, load_dataset
 from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.requests import ForgetRequest, RequestError
 
@@ -90,7 +90,7 @@ class UnlearningScenario(pl.LightningDataModule):
         self.request: ForgetRequest | None = None
         self.request_path: Path | None = None
         self.splits: dict[str, Dataset] = {}
-        self.train_set: ImageTensorDataset | None = None
+        self.train_set: Dataset | None = None
 
     @abstractmethod
     def make_request(self, data: DatasetSplits) -> ForgetRequest:
@@ -120,11 +120,11 @@ class UnlearningScenario(pl.LightningDataModule):
         return self.data.info
 
     @staticmethod
-    def _as_trained(train: ImageTensorDataset, request: ForgetRequest) -> ImageTensorDataset:
+    def _as_trained(train: Dataset, request: ForgetRequest) -> Dataset:
         targets = train.targets.clone()
         if request.corruption.indices:
             targets[list(request.corruption.indices)] = torch.tensor(request.corruption.labels)
-        return ImageTensorDataset(train.images, targets)
+        return train.subset(torch.arange(len(train)), targets)
 
     def _make_splits(self, request: ForgetRequest) -> dict[str, Dataset]:
         train, test = self.train_set, self.data.test
