@@ -46,6 +46,9 @@ RECIPES: Registry[Recipe] = Registry("recipe")
 RECIPES.register("digits")(Recipe(epochs=30, batch_size=32, optimizer="adam", lr=1e-3))
 RECIPES.register("fashion_mnist")(Recipe(epochs=20, batch_size=128, optimizer="adam", lr=1e-3))
 RECIPES.register("cifar")(Recipe(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4))
+RECIPES.register("imagenet")(Recipe(epochs=90, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=1e-4))
+RECIPES.register("smoke")(Recipe(epochs=1, batch_size=64, optimizer="adam", lr=1e-3, schedule="constant"))
+"""`smoke`: one epoch, to check a pipeline end to end on a new dataset or model, not to get a usable model."""
 
 
 @dataclass
