@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 import methods  # noqa: F401  (registers the methods for --model)
 from benchmark import runner, tools
 from benchmark.errors import UnlearnBenchError
+from benchmark.evaluation import Evaluation
 from benchmark.pretraining import Pretrained
 from datamodules.scenarios import SCENARIOS, UnlearningScenario
 from methods import METHODS, UnlearningMethod
@@ -50,6 +51,7 @@ class UnlearnCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(Pretrained, "pretrained")
+        parser.add_class_arguments(Evaluation, "evaluation")
         parser.add_argument("--results_dir", type=str | None, default=None, help="where result records go (default $UNLEARNBENCH_HOME/results)")
 
     def _setting(self, key: str):
@@ -59,7 +61,8 @@ class UnlearnCLI(LightningCLI):
         return Pretrained(**dict(self._setting("pretrained")))
 
     def _attach(self) -> None:
-        runner.attach(self.model, self.datamodule, self._pretrained(), progress=self.trainer.is_global_zero)
+        evaluation = Evaluation(**dict(self._setting("evaluation")))
+        runner.attach(self.model, self.datamodule, self._pretrained(), evaluation, progress=self.trainer.is_global_zero)
         runner.pl.seed_everything(self._setting("seed_everything"), verbose=False)
 
     def before_fit(self) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from benchmark.evaluation import Evaluation
 from benchmark.paths import atomic_write_bytes, home
 from benchmark.pretraining import Pretrained, build_model, cache_path, load_checkpoint
 from datamodules.scenarios import NothingForgotten, UnlearningScenario
@@ -54,8 +55,8 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     return model
 
 
-def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained: Pretrained, progress: bool = True) -> None:
-    method.attach(obtain_original(scenario, pretrained, progress), scenario, pretrained)
+def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None, progress: bool = True) -> None:
+    method.attach(obtain_original(scenario, pretrained, progress), scenario, pretrained, evaluation)
 
 
 def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:
@@ -125,9 +126,9 @@ def write_record(record: dict, path: Path, method: pl.LightningModule | None = N
 
 
 def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int = 0, trainer_kwargs: dict | None = None,
-        config: dict | None = None, results_dir: str | None = None, progress: bool = True) -> dict:
+        config: dict | None = None, results_dir: str | None = None, progress: bool = True, evaluation: Evaluation | None = None) -> dict:
     """Fit `method` on `scenario` from the original model, evaluate every split, write and return the record."""
-    attach(method, scenario, pretrained, progress)
+    attach(method, scenario, pretrained, evaluation, progress)
     pl.seed_everything(seed, verbose=False)
     trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1, **(trainer_kwargs or {})})
     fit(method, scenario, trainer)

@@ -18,7 +18,8 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
-from benchmark.metrics import evaluate_accuracy, split_metrics
+from benchmark.evaluation import Evaluation, Evaluator
+from benchmark.metrics import evaluate_accuracy
 from benchmark.pretraining import Pretrained
 from benchmark.registry import Registry
 from datamodules.access import FORGET_ONLY, DataAccess, DataView
@@ -67,18 +68,18 @@ class UnlearningMethod(pl.LightningModule):
         self.save_hyperparameters()
         self.model: nn.Module | None = None
         self.original: nn.Module | None = None
-        self.eval_metrics: nn.ModuleDict | None = None
+        self.evaluator: Evaluator | None = None
         self.cost: dict[str, float] = {}
         self.stopped_at: dict[str, int] | None = None
         self.results: dict[str, float] = {}
 
     # ---- set up by the runner ----
-    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained) -> None:
+    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None) -> None:
         """Take the original model: a frozen copy is kept, a trainable copy is unlearned."""
         self.original = copy.deepcopy(original).eval().requires_grad_(False)
         self.model = copy.deepcopy(original).train().requires_grad_(True)
         self.num_classes = scenario.info.num_classes
-        self.eval_metrics = split_metrics(scenario.eval_split_names, self.num_classes)
+        self.evaluator = Evaluator(scenario.eval_split_names, self.num_classes, evaluation)
 
     def num_epochs(self) -> int:
         return self.hparams.max_epochs
@@ -138,14 +139,12 @@ class UnlearningMethod(pl.LightningModule):
 
     # ---- evaluation: the same for every method ----
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        x, y, _ = batch
+        x, y, indices = batch
         split = self.trainer.datamodule.eval_split_names[dataloader_idx]
-        self.eval_metrics[split].update(self.model(x), y)
+        self.evaluator.update(split, self.model(x), y, indices)
 
     def on_test_epoch_end(self) -> None:
-        self.results = {}
-        for collection in self.eval_metrics.values():
-            self.results.update({name: float(value) for name, value in collection.compute().items()})
-            collection.reset()
+        self.results = self.evaluator.compute()
+        self.evaluator.reset()
         for name, value in self.results.items():
             self.log(name, value, rank_zero_only=True)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.evaluation import Evaluation
 from benchmark.pretraining import RECIPES, Pretrained, Recipe, build_model, cache_path, load_checkpoint, save_checkpoint
 from datamodules.access import RETAIN_FULL
 from datamodules.scenarios import UnlearningScenario
@@ -28,8 +29,8 @@ class Retrain(UnlearningMethod):
         self.recipe: Recipe | None = None
         self.cached: dict | None = None
 
-    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained) -> None:
-        super().attach(original, scenario, pretrained)
+    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None) -> None:
+        super().attach(original, scenario, pretrained, evaluation)
         self.recipe = RECIPES.get(pretrained.recipe_name(scenario.info.name))
         self.cache_file = cache_path(pretrained, scenario.info.name, scenario.request.hash)
         fresh = build_model(pretrained.arch, scenario.info, pretrained.seed)
