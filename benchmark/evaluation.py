@@ -7,14 +7,15 @@ per-sample states are put back in sample order, so DDP gives the numbers of a si
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchmetrics import Metric
+from torchmetrics import SumMetric
 
 from benchmark.metrics import split_metrics
+from benchmark.mia import MIA_METRICS
 
 
 @dataclass
@@ -30,34 +31,37 @@ class Evaluation:
     seed: int = 0
 
 
-SAMPLE_METRICS: dict[str, Callable[[Evaluation], Metric]] = {}
-"""Per-sample metrics by name; each is built when its `Evaluation` switch is on (see `Evaluator`)."""
-
-
 class Evaluator(nn.Module):
-    """Accuracy per split plus the per-sample metrics `evaluation` asks for."""
+    """Accuracy per split plus the per-sample metrics `evaluation` asks for.
+
+    A model whose outputs are not finite (e.g. diverged gradient ascent) gets NaN for every measure of
+    the splits where that happens — never an accuracy computed from NaN logits.
+    """
 
     def __init__(self, splits: list[str], num_classes: int, evaluation: Evaluation | None = None) -> None:
         super().__init__()
         evaluation = evaluation or Evaluation()
         self.accuracy = split_metrics(splits, num_classes)
-        wanted = {name: build for name, build in SAMPLE_METRICS.items() if name.startswith("mia/") and evaluation.mia}
-        self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): build(evaluation) for name, build in wanted.items()})
+        self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
+        wanted = MIA_METRICS if evaluation.mia else {}
+        self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed) for name, metric in wanted.items()})
 
     def update(self, split: str, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
         self.accuracy[split].update(logits, labels)
+        self.nonfinite[split].update((~torch.isfinite(logits).all(dim=1)).sum())
         for metric in self.sample_metrics.values():
             metric.update(split, logits, labels, indices)
 
     def compute(self) -> dict[str, float]:
         """All values by their public names; every process must call it (it synchronises)."""
+        broken = {split for split, count in self.nonfinite.items() if count.compute() > 0}
         results: dict[str, float] = {}
-        for collection in self.accuracy.values():
-            results.update({name: float(value) for name, value in collection.compute().items()})
-        for metric in self.sample_metrics.values():
-            results.update({name: float(value) for name, value in metric.compute().items()})
+        for split, collection in self.accuracy.items():
+            results.update({name: float(value) if split not in broken else math.nan for name, value in collection.compute().items()})
+        for key, metric in self.sample_metrics.items():
+            results.update({name: float(value) for name, value in metric.compute().items()} if not broken else {key.replace("__", "/"): math.nan})
         return results
 
     def reset(self) -> None:
-        for metric in [*self.accuracy.values(), *self.sample_metrics.values()]:
+        for metric in [*self.accuracy.values(), *self.nonfinite.values(), *self.sample_metrics.values()]:
             metric.reset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -96,9 +97,10 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "request": {"hash": scenario.request.hash, "path": str(scenario.request_path), "num_forget": len(scenario.request.forget_indices)},
         "pretrained": {"arch": pretrained.arch, "recipe": pretrained.recipe_name(scenario.info.name), "seed": pretrained.seed, "checkpoint": pretrained.checkpoint},
         "seed": seed,
-        "metrics": dict(method.results),
+        "metrics": {name: None if math.isnan(value) else value for name, value in method.results.items()},
         "timings": {**method.cost, "eval/seconds": eval_seconds},
         "stopped_at": method.stopped_at,
+        "diverged": getattr(method, "diverged", None),
         "config": config,
         "git_commit": git_commit(),
         "versions": versions(),

@@ -7,19 +7,24 @@ from collections.abc import Callable
 
 from jsonargparse import auto_cli
 
+from benchmark.evaluation import Evaluation
 from benchmark.models import list_models
 from benchmark.pretraining import RECIPES, Pretrained
 from datamodules.datasets import DATASETS, list_datasets
 from datamodules.requests import ForgetRequest
 
-TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc")
+TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy", "mia/loss_auc")
+
+
+def _percent(value: float | None | str) -> str:
+    return value if isinstance(value, str) else "nan" if value is None else f"{100 * value:.2f}"
 
 
 def format_table(records: list[dict]) -> str:
     """Rows = methods, columns = accuracies (in %) on the splits present, and the unlearning cost."""
     columns = [m for m in TABLE_METRICS if any(m in r["metrics"] for r in records)]
     header = ["method", *columns, "cost/seconds"]
-    rows = [[r["method"], *(f"{100 * r['metrics'][c]:.2f}" if c in r["metrics"] else "-" for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
+    rows = [[r["method"] + (" (diverged)" if r.get("diverged") else ""), *(_percent(r["metrics"].get(c, "-")) for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     lines = [" | ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(line, widths))) for line in [header, *rows]]
     lines.insert(1, "-+-".join("-" * w for w in widths))
@@ -89,7 +94,8 @@ def pretrain(dataset: str = "digits", arch: str = "small_cnn", recipe: str | Non
     from datamodules.scenarios import NothingForgotten
     from methods import Original
 
-    record = runner.run(Original(), NothingForgotten(dataset, data_root=data_root), Pretrained(arch=arch, recipe=recipe, seed=seed), progress=progress, config={"command": "pretrain"})
+    record = runner.run(Original(), NothingForgotten(dataset, data_root=data_root), Pretrained(arch=arch, recipe=recipe, seed=seed), progress=progress,
+                        config={"command": "pretrain"}, evaluation=Evaluation(mia=False))
     m = record["metrics"]
     print(f"original {arch} on {dataset} (recipe {record['pretrained']['recipe']}, seed {seed}): train acc {100 * m['retain/acc']:.2f} %, test acc {100 * m['test/acc']:.2f} %")
     return record

@@ -71,6 +71,8 @@ class UnlearningMethod(pl.LightningModule):
         self.evaluator: Evaluator | None = None
         self.cost: dict[str, float] = {}
         self.stopped_at: dict[str, int] | None = None
+        self.diverged: dict[str, int] | None = None
+        """Where the training loss stopped being finite (training stops there), or None."""
         self.results: dict[str, float] = {}
 
     # ---- set up by the runner ----
@@ -109,6 +111,7 @@ class UnlearningMethod(pl.LightningModule):
         self.prepare(datamodule.view(type(self).__name__, self.data_access, getattr(self, "retain_subset_size", None)))
         self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start
         self.stopped_at = None
+        self.diverged = None
 
     def on_fit_end(self) -> None:
         self.cost["cost/seconds"] = time.perf_counter() - self._fit_start
@@ -116,11 +119,16 @@ class UnlearningMethod(pl.LightningModule):
         self.cost["cost/steps"] = self.trainer.global_step
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all() and self.diverged is None:
+            self.diverged = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
+            self.trainer.should_stop = True
+            return
         if self.hparams.stop_check == "step":
             self._check_stop()
 
     def on_train_epoch_end(self) -> None:
-        if self.hparams.stop_check == "epoch":
+        if self.hparams.stop_check == "epoch" and self.diverged is None:
             self._check_stop()
 
     def stop_reached(self) -> bool:
