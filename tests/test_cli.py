@@ -14,6 +14,7 @@ import torch
 
 from benchmark.models import create_model
 from benchmark.tools import compare
+from benchmark.mia import MIA_METRICS
 from cli import cli_main
 from datamodules.scenarios import RandomInstances
 from tests.conftest import QUIET, ROOT, records_in, run_cli
@@ -26,7 +27,7 @@ def test_fit_then_test_writes_one_complete_record(tmp_path):
     assert result.returncode == 0, result.stderr
     (record,) = records_in(tmp_path)
     assert record["method"] == "NegGrad" and record["seed"] == 0
-    assert set(record["metrics"]) == {"forget/acc", "retain/acc", "test/acc"}
+    assert set(record["metrics"]) == {"forget/acc", "retain/acc", "test/acc", *MIA_METRICS}
     assert record["metrics"]["forget/acc"] == 0.0  # stop=misclassify reached
     assert record["config"]["model"]["init_args"]["lr"] == 0.001 and record["config"]["data"]["init_args"]["k"] == 15
     assert len(record["request"]["hash"]) == 64 and record["versions"]["torch"] and record["git_commit"]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.mia import MIA_METRICS
 from cli import cli_main
 from tests.conftest import QUIET, ROOT, records_in
 from tests.datamodules.test_torchvision_datasets import cifar10_root  # noqa: F401 (fixture)
@@ -31,5 +32,5 @@ def test_fit_and_test_cifar_resnet18_on_a_cifar10_fixture(cifar10_root, tmp_path
     assert set(records) == {"NegGrad", "Original"}
     for record in records.values():
         assert record["pretrained"]["arch"] == "cifar_resnet18" and record["dataset"] == "cifar10"
-        assert set(record["metrics"]) == {"forget/acc", "retain/acc", "test/acc"}
+        assert set(record["metrics"]) == {"forget/acc", "retain/acc", "test/acc", *MIA_METRICS}
     assert Path(records["NegGrad"]["weights"]).exists()
