@@ -75,7 +75,10 @@ class UnlearnCLI(LightningCLI):
         self._finish(time.perf_counter() - start)
 
     def before_test(self) -> None:
+        """`test` evaluates the original (or `--pretrained.checkpoint`), or the model a previous `fit` of the method saved."""
         self._attach()
+        if self.model.num_epochs() > 0:
+            runner.load_unlearned(self.model, self.datamodule, self._setting("seed_everything"), self._setting("results_dir"))
         self._test_start = time.perf_counter()
 
     def after_test(self) -> None:
@@ -85,9 +88,9 @@ class UnlearnCLI(LightningCLI):
         config = json.loads(self._parser(self.subcommand).dump(self.config[self.subcommand], format="json", skip_check=True))
         record = runner.result_record(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self.trainer, config, eval_seconds)
         if self.trainer.is_global_zero:
-            path = runner.write_record(record, runner.record_path(record, self._setting("results_dir")), self.model)
+            record = runner.write_record(record, runner.record_path(record, self._setting("results_dir")), self.model, self.datamodule)
             print(tools.format_table([record]))
-            print(f"result record: {path}")
+            print(f"result record: {record['path']}")
 
 
 def cli_main(args: list[str] | None = None) -> None:

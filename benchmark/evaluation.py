@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 from torchmetrics import SumMetric
 
-from benchmark.metrics import split_metrics
+from benchmark.figures import plot_cka, plot_confusion, plot_prediction_distribution, plot_tsne, plot_weight_distance
+from benchmark.metrics import evaluate_accuracy, split_metrics
 from benchmark.mia import MIA_METRICS
+from benchmark.relearn import relearn_time
+from benchmark.representations import (
+    feature_norm,
+    label_confusion,
+    layerwise_cka,
+    pattern_score,
+    penultimate_features,
+    prediction_distribution,
+    predictions,
+    tsne_embedding,
+    weight_distance,
+)
 
 
 @dataclass
@@ -24,10 +39,26 @@ class Evaluation:
 
     Args:
         mia: the membership-inference attacks `mia/svm_asr`, `mia/efficacy`, `mia/loss_auc`.
-        seed: seed of the attacks' subsampling.
+        relearn: relearn time `rt/epochs` (and `rt/reached`), seed 002 §V-A.
+        relearn_cap: most relearning epochs ("> cap" when not reached).
+        relearn_samples: random training samples per relearning epoch.
+        relearn_optimizer: optimizer of the relearning.
+        relearn_lr: its learning rate.
+        representations: `dist/weights` (L2 distance to the original's weights), `forget/feature_norm`,
+            `retain/feature_norm` (penultimate features) and `forget/pattern` (Streisand pattern score).
+        figures: PNG figures next to the result record (weight distance, prediction distribution,
+            confusion, layer-wise CKA on forget and retain, t-SNE).
+        seed: seed of the attacks' subsampling and of the relearning.
     """
 
     mia: bool = True
+    relearn: bool = False
+    relearn_cap: int = 100
+    relearn_samples: int = 500
+    relearn_optimizer: Literal["adam", "sgd"] = "adam"
+    relearn_lr: float = 1e-3
+    representations: bool = False
+    figures: bool = False
     seed: int = 0
 
 
@@ -65,3 +96,46 @@ class Evaluator(nn.Module):
     def reset(self) -> None:
         for metric in [*self.accuracy.values(), *self.nonfinite.values(), *self.sample_metrics.values()]:
             metric.reset()
+
+
+def model_measures(method, scenario, evaluation: Evaluation) -> dict[str, float]:
+    """Measures of the whole unlearned model (not per batch), computed by every process on whole splits."""
+    model, original, device = method.model, method.original, method.device
+    forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
+    results: dict[str, float] = {}
+    if evaluation.relearn:
+        target = evaluate_accuracy(original, forget, method.num_classes, device)
+        epochs, reached = relearn_time(model, scenario.train_set, forget, target, method.num_classes, samples=evaluation.relearn_samples,
+                                       cap=evaluation.relearn_cap, optimizer=evaluation.relearn_optimizer, lr=evaluation.relearn_lr,
+                                       seed=evaluation.seed, device=device)
+        results.update({"rt/epochs": float(epochs), "rt/reached": float(reached)})
+    if evaluation.representations or evaluation.figures:
+        confusion = label_confusion(predictions(original, forget), predictions(model, forget), method.num_classes)
+        results.update({
+            "dist/weights": weight_distance(model, original)["total"],
+            "forget/feature_norm": feature_norm(model, forget),
+            "retain/feature_norm": feature_norm(model, retain),
+            "forget/pattern": pattern_score(confusion),
+        })
+    return results
+
+
+def write_figures(method, scenario, folder: Path, seed: int = 0) -> list[Path]:
+    """The figures of seed 000 Figs. 2-4 and seed 002 Figs. 2-4 for this run, as PNG files in `folder`."""
+    name, model, original = type(method).__name__, method.model, method.original
+    forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
+    classes = scenario.info.class_names
+    folder.mkdir(parents=True, exist_ok=True)
+    confusion = label_confusion(predictions(original, forget), predictions(model, forget), method.num_classes)
+    features_f, labels_f = penultimate_features(model, forget, max_samples=500)
+    features_r, labels_r = penultimate_features(model, retain, max_samples=500)
+    embedding = tsne_embedding(torch.cat([features_f, features_r]), seed=seed)
+    is_forget = torch.cat([torch.ones(len(labels_f), dtype=torch.bool), torch.zeros(len(labels_r), dtype=torch.bool)])
+    return [
+        plot_weight_distance(weight_distance(model, original), folder / "weight_distance.png", method=name, split="all layers"),
+        plot_prediction_distribution(prediction_distribution(model, forget, method.num_classes), folder / "prediction_distribution.png", method=name, split="forget", class_names=classes),
+        plot_confusion(confusion, folder / "confusion_forget.png", method=name, split="forget", class_names=classes),
+        plot_cka(layerwise_cka(original, model, forget), folder / "cka_forget.png", method=name, split="forget"),
+        plot_cka(layerwise_cka(original, model, retain), folder / "cka_retain.png", method=name, split="retain"),
+        plot_tsne(embedding, torch.cat([labels_f, labels_r]).numpy(), folder / "tsne.png", method=name, split="forget vs retain", forget_mask=is_forget.numpy(), class_names=classes),
+    ]

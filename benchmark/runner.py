@@ -14,7 +14,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from benchmark.evaluation import Evaluation
+from benchmark.evaluation import Evaluation, model_measures, write_figures
+from benchmark.errors import UnlearnBenchError
 from benchmark.paths import atomic_write_bytes, home
 from benchmark.pretraining import Pretrained, build_model, cache_path, load_checkpoint
 from datamodules.scenarios import NothingForgotten, UnlearningScenario
@@ -66,7 +67,9 @@ def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Tr
 
 
 def evaluate(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> dict[str, float]:
+    """Every split's metrics (`trainer.test`), then the whole-model measures the method's `evaluation` asks for."""
     trainer.test(method, datamodule=scenario, verbose=False)
+    method.results.update(model_measures(method, scenario, method.evaluation))
     return dict(method.results)
 
 
@@ -110,12 +113,29 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
 
 
 def record_path(record: dict, results_dir: str | None = None) -> Path:
+    return run_path(record["method"], record["dataset"], record["request"]["hash"], record["seed"], results_dir)
+
+
+def run_path(method: str, dataset: str, request_hash: str, seed: int, results_dir: str | None = None) -> Path:
+    """`<results>/<dataset>/<request hash>/<method>-seed<seed>.json`; the unlearned weights are the `.pt` beside it."""
     root = Path(results_dir) if results_dir else home() / "results"
-    return root / record["dataset"] / record["request"]["hash"][:16] / f"{record['method']}-seed{record['seed']}.json"
+    return root / dataset / request_hash[:16] / f"{method}-seed{seed}.json"
 
 
-def write_record(record: dict, path: Path, method: pl.LightningModule | None = None) -> Path:
-    """Write the record (and the unlearned weights beside it) atomically: all or nothing."""
+def load_unlearned(method, scenario: UnlearningScenario, seed: int, results_dir: str | None = None) -> None:
+    """Put the weights a previous `fit` of this method, request and seed saved into `method.model`."""
+    path = run_path(type(method).__name__, scenario.info.name, scenario.request.hash, seed, results_dir).with_suffix(".pt")
+    if not path.exists():
+        raise UnlearnBenchError(f"no unlearned {type(method).__name__} model for request {scenario.request.hash[:16]} and seed {seed} at {path}; "
+                                "run `cli.py fit` with the same arguments first (or test `--model Original --pretrained.checkpoint FILE`)")
+    load_checkpoint(path, method.model)
+
+
+def write_record(record: dict, path: Path, method: pl.LightningModule | None = None, scenario: UnlearningScenario | None = None) -> dict:
+    """Write the record (and the unlearned weights and figures beside it) atomically; return it as written."""
+    if method is not None and scenario is not None and method.evaluation.figures:
+        figures = write_figures(method, scenario, path.with_name(path.stem + "-figures"), method.evaluation.seed)
+        record = {**record, "figures": [str(f) for f in figures]}
     if method is not None and method.model is not None:
         import io
 
@@ -123,8 +143,9 @@ def write_record(record: dict, path: Path, method: pl.LightningModule | None = N
         torch.save({"state_dict": method.model.state_dict()}, buffer)
         atomic_write_bytes(path.with_suffix(".pt"), buffer.getvalue())
         record = {**record, "weights": str(path.with_suffix(".pt"))}
+    record = {**record, "path": str(path)}
     atomic_write_bytes(path, json.dumps(record, indent=1, sort_keys=False).encode())
-    return path
+    return record
 
 
 def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int = 0, trainer_kwargs: dict | None = None,
@@ -138,5 +159,5 @@ def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int 
     evaluate(method, scenario, trainer)
     record = result_record(method, scenario, pretrained, seed, trainer, config or {}, time.perf_counter() - start)
     if trainer.is_global_zero:
-        write_record(record, record_path(record, results_dir), method)
+        record = write_record(record, record_path(record, results_dir), method, scenario)
     return record

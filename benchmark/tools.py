@@ -13,18 +13,21 @@ from benchmark.pretraining import RECIPES, Pretrained
 from datamodules.datasets import DATASETS, list_datasets
 from datamodules.requests import ForgetRequest
 
-TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy", "mia/loss_auc")
+TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "rt/epochs")
 
 
-def _percent(value: float | None | str) -> str:
-    return value if isinstance(value, str) else "nan" if value is None else f"{100 * value:.2f}"
+def _cell(name: str, value: float | None | str) -> str:
+    """Accuracies and attack scores in %, counts as they are."""
+    if isinstance(value, str) or value is None:
+        return value or "nan"
+    return f"{100 * value:.2f}" if name.endswith("/acc") or name.startswith("mia/") else f"{value:g}"
 
 
 def format_table(records: list[dict]) -> str:
     """Rows = methods, columns = accuracies (in %) on the splits present, and the unlearning cost."""
     columns = [m for m in TABLE_METRICS if any(m in r["metrics"] for r in records)]
     header = ["method", *columns, "cost/seconds"]
-    rows = [[r["method"] + (" (diverged)" if r.get("diverged") else ""), *(_percent(r["metrics"].get(c, "-")) for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
+    rows = [[r["method"] + (" (diverged)" if r.get("diverged") else ""), *(_cell(c, r["metrics"].get(c, "-")) for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     lines = [" | ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(line, widths))) for line in [header, *rows]]
     lines.insert(1, "-+-".join("-" * w for w in widths))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import lightning.pytorch as pl
@@ -26,6 +27,19 @@ from datamodules.access import FORGET_ONLY, DataAccess, DataView
 from datamodules.scenarios import UnlearningScenario
 
 StopTarget = Literal["none", "misclassify", "relabel"]
+
+@dataclass(frozen=True)
+class Settings:
+    """The shared hyperparameters of `UnlearningMethod.__init__`."""
+
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    stop: StopTarget
+    stop_check: Literal["epoch", "step"]
+
 
 METHODS: Registry[type["UnlearningMethod"]] = Registry("method")
 
@@ -66,6 +80,8 @@ class UnlearningMethod(pl.LightningModule):
         """
         super().__init__()
         self.save_hyperparameters()
+        # LightningCLI replaces `hparams` by the parsed init args of the subclass, which may omit these.
+        self.settings = Settings(lr, momentum, weight_decay, batch_size, max_epochs, stop, stop_check)
         self.model: nn.Module | None = None
         self.original: nn.Module | None = None
         self.evaluator: Evaluator | None = None
@@ -81,13 +97,14 @@ class UnlearningMethod(pl.LightningModule):
         self.original = copy.deepcopy(original).eval().requires_grad_(False)
         self.model = copy.deepcopy(original).train().requires_grad_(True)
         self.num_classes = scenario.info.num_classes
-        self.evaluator = Evaluator(scenario.eval_split_names, self.num_classes, evaluation)
+        self.evaluation = evaluation or Evaluation()
+        self.evaluator = Evaluator(scenario.eval_split_names, self.num_classes, self.evaluation)
 
     def num_epochs(self) -> int:
-        return self.hparams.max_epochs
+        return self.settings.max_epochs
 
     def batch_size(self) -> int:
-        return self.hparams.batch_size
+        return self.settings.batch_size
 
     # ---- what a method implements ----
     def prepare(self, data: DataView) -> None:
@@ -101,7 +118,7 @@ class UnlearningMethod(pl.LightningModule):
         return self.model(x)
 
     def configure_optimizers(self):
-        h = self.hparams
+        h = self.settings
         return torch.optim.SGD(self.model.parameters(), lr=h.lr, momentum=h.momentum, weight_decay=h.weight_decay)
 
     # ---- shared mechanics: cost, stop criterion ----
@@ -124,16 +141,16 @@ class UnlearningMethod(pl.LightningModule):
             self.diverged = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
             self.trainer.should_stop = True
             return
-        if self.hparams.stop_check == "step":
+        if self.settings.stop_check == "step":
             self._check_stop()
 
     def on_train_epoch_end(self) -> None:
-        if self.hparams.stop_check == "epoch" and self.diverged is None:
+        if self.settings.stop_check == "epoch" and self.diverged is None:
             self._check_stop()
 
     def stop_reached(self) -> bool:
         """Whether the configured stop target holds now, measured on the whole forget set."""
-        target = self.hparams.stop
+        target = self.settings.stop
         if target == "none":
             return False
         split = "forget" if target == "misclassify" else "relabel"

@@ -153,3 +153,14 @@ def test_compare_prints_the_four_methods_and_repeats_exactly(capsys, tmp_path):
     assert "| forget/acc | retain/acc | test/acc |" in table
     assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
     assert first[0]["metrics"]["forget/acc"] >= 0.99
+
+
+def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path):
+    args = ["--model", "FineTune", "--model.max_epochs", "1", "--data", "RandomInstances", "--data.k", "12", "--results_dir", str(tmp_path), *QUIET]
+    missing = run_cli("test", *args)
+    assert missing.returncode == 2 and "no unlearned FineTune model" in missing.stderr.strip().splitlines()[-1]
+    assert run_cli("fit", *args).returncode == 0
+    (fitted,) = records_in(tmp_path)
+    assert run_cli("test", *args).returncode == 0
+    (tested,) = records_in(tmp_path)
+    assert tested["metrics"] == fitted["metrics"]

@@ -167,10 +167,11 @@ class UnlearningScenario(pl.LightningDataModule):
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle) if world_size > 1 else None
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, **self._loader_options(dataset))
 
-    def eval_loader(self, name: str) -> DataLoader:
-        """All samples of split `name` as `(x, y, index in split)`, each exactly once whatever the number of processes."""
+    def eval_loader(self, name: str, shard: bool = True) -> DataLoader:
+        """All samples of split `name` as `(x, y, index in split)`, each exactly once over all processes
+        (`shard=False`: every process gets the whole split, for measures computed by each process alone)."""
         dataset = WithIndices(self.splits[name])
-        world_size, rank = _world()
+        world_size, rank = _world() if shard else (1, 0)
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset), world_size, rank), **self._loader_options(dataset))
 
     def _loader_options(self, dataset: Dataset) -> dict:

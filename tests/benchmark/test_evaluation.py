@@ -1,0 +1,36 @@
+"""The evaluation on `digits` with a forgotten class: the sanity every unlearning benchmark must show."""
+
+import pytest
+
+from benchmark.evaluation import Evaluation
+from benchmark.pretraining import Pretrained
+from benchmark.runner import run
+from datamodules.scenarios import WholeClasses
+from methods import Original, Retrain
+
+
+@pytest.fixture(scope="module")
+def class_records(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("records")
+    evaluation = Evaluation(relearn=True, representations=True, figures=True)
+    return {cls.__name__: run(cls(), WholeClasses(classes=[3]), Pretrained(), evaluation=evaluation, results_dir=str(folder), progress=False)
+            for cls in (Original, Retrain)}
+
+
+def test_original_relearns_in_zero_epochs(class_records):
+    assert class_records["Original"]["metrics"]["rt/epochs"] == 0.0
+
+
+def test_retrain_needs_longer_to_relearn_a_forgotten_class(class_records):
+    assert class_records["Retrain"]["metrics"]["rt/epochs"] > class_records["Original"]["metrics"]["rt/epochs"]
+
+
+def test_retrain_leaks_less_membership_than_original(class_records):
+    assert class_records["Retrain"]["metrics"]["mia/svm_asr"] < class_records["Original"]["metrics"]["mia/svm_asr"]
+
+
+def test_whole_model_measures_and_figures_are_recorded(class_records):
+    for record in class_records.values():
+        assert {"dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern", "rt/reached"} <= set(record["metrics"])
+        assert len(record["figures"]) == 6
+    assert class_records["Original"]["metrics"]["dist/weights"] == 0.0
