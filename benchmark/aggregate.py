@@ -22,8 +22,8 @@ averaged over the runs ("mean of per-seed gaps", not "gap of means"):
 retain and test accuracy and `mia/svm_asr`), the leaderboard's ranking rule: lower is better,
 Retrain scores 0.
 
-Missing values are never silently dropped. A metric that is None in a record (a diverged run, see
-`runner.result_record`) or absent from it although other runs of the group have it, keeps None in
+Missing values are never silently dropped. A metric that is None (or NaN) in a record (a diverged
+run, see `runner.result_record`) or absent from it although other runs of the group have it, keeps None in
 `values`; its `mean`, `std`, the gap of that run and every average built on it are NaN, and the run
 is listed in the row's `incomplete[metric]` (a metric of `gap_metrics` that no run has is listed
 with all runs, and makes `avg_gap` NaN). A run with no Retrain record of the same key cannot
@@ -108,6 +108,12 @@ def _seed_label(record: dict) -> dict:
             "seed": record["seed"], "request": record["request"]["hash"]}
 
 
+def _value(record: dict, name: str) -> float | None:
+    """The metric as a float, or None when absent, None (diverged) or NaN."""
+    value = record["metrics"].get(name)
+    return None if value is None or math.isnan(float(value)) else float(value)
+
+
 def _as_float(value: object) -> float:
     return math.nan if value is None else float(value)
 
@@ -138,9 +144,10 @@ def aggregate(records: Iterable[dict], gap_metrics: Sequence[str] = AVG_GAP_METR
              "seeds": [{"scenario_seed", "pretrained_seed", "seed", "request"}, ...]  (seed order),
              "metrics": {name: {"values": [float | None, ...]  (seed order), "n", "mean", "std",
                                 "gaps": [float | None, ...], "gap_n", "gap"}},
-             "gap_metrics": [...], "avg_gap", "avg_gap_std",
+             "reference", "gap_metrics": [...], "avg_gap", "avg_gap_std",
              "incomplete": {name: [seed labels of runs where the value is None or absent]},
-             "unpaired": [seed labels of runs without a `reference` record]}
+             "unpaired": [seed labels of runs without a `reference` record],
+             "diverged": [seed labels of runs whose record says the training diverged]}
 
         `gaps` is aligned with `values` (None where the run has no reference record or either value
         is None); `gap` is NaN without any paired run and whenever a paired run's value is None.
@@ -170,12 +177,11 @@ def aggregate(records: Iterable[dict], gap_metrics: Sequence[str] = AVG_GAP_METR
         names += [name for name in gap_metrics if name not in names]
         metrics, incomplete = {}, {}
         for name in names:
-            values = [r["metrics"].get(name) for r in members]
+            values = [_value(r, name) for r in members]
             if any(v is None for v in values):
                 incomplete[name] = [_seed_label(r) for r, v in zip(members, values) if v is None]
             floats = [_as_float(v) for v in values]
-            gaps = [None if p is None or v is None or p["metrics"].get(name) is None else abs(float(v) - float(p["metrics"][name]))
-                    for v, p in zip(values, partners)]
+            gaps = [None if p is None or v is None or _value(p, name) is None else abs(v - _value(p, name)) for v, p in zip(values, partners)]
             paired_gaps = [math.nan if g is None else g for g, p in zip(gaps, partners) if p is not None]
             metrics[name] = {"values": values, "n": len(values), "mean": _mean(floats), "std": _std(floats),
                              "gaps": gaps, "gap_n": len(paired_gaps), "gap": _mean(paired_gaps)}
@@ -191,11 +197,13 @@ def aggregate(records: Iterable[dict], gap_metrics: Sequence[str] = AVG_GAP_METR
             "n": len(members),
             "seeds": [_seed_label(r) for r in members],
             "metrics": metrics,
+            "reference": reference,
             "gap_metrics": list(gap_metrics),
             "avg_gap": _mean([metrics[m]["gap"] for m in gap_metrics]),
             "avg_gap_std": _std(per_run),
             "incomplete": incomplete,
             "unpaired": [_seed_label(r) for r, p in zip(members, partners) if p is None],
+            "diverged": [_seed_label(r) for r in members if r.get("diverged")],
         })
     return rows
 
@@ -260,19 +268,22 @@ def format_aggregate_table(rows: list[dict], metrics: Sequence[str] | None = Non
         lines = [[r["method"], str(r["n"]), *(_cell(r["metrics"].get(c), is_fraction(c), gaps) for c in columns),
                   f"{_number(r['avg_gap'], gap_percent)} ± {_number(r['avg_gap_std'], gap_percent)}"] for r in block]
         unit = "in %, gaps in percentage points" if gap_percent else "gaps in the metrics' own units"
-        notes = [f"{title}; mean ± std over seeds (sample std), {'(gap to Retrain), ' if gaps else ''}{unit}; "
+        gap_note = f"(gap to {block[0]['reference']}), " if gaps else ""
+        notes = [f"{title}; mean ± std over seeds (sample std), {gap_note}{unit}; "
                  f"avg gap = mean gap over {', '.join(gap_metrics)} (lower is better)"]
         for r in block:
             for name, runs in r["incomplete"].items():
-                notes.append(f"  {r['method']}: {name} missing (None) in {len(runs)} of {r['n']} runs: seeds {[_short(s) for s in runs]}")
+                notes.append(f"  {r['method']}: {name} missing (None) in {len(runs)} of {r['n']} runs: {_runs(runs)}")
+            if r["diverged"]:
+                notes.append(f"  {r['method']}: training diverged in {len(r['diverged'])} of {r['n']} runs: {_runs(r['diverged'])}")
             if r["unpaired"]:
-                notes.append(f"  {r['method']}: no Retrain record for {len(r['unpaired'])} of {r['n']} runs: seeds {[_short(s) for s in r['unpaired']]}")
+                notes.append(f"  {r['method']}: no {r['reference']} record for {len(r['unpaired'])} of {r['n']} runs: {_runs(r['unpaired'])}")
         out.append("\n".join([notes[0], _align(header, lines), *notes[1:]]))
     return "\n\n".join(out)
 
 
-def _short(seed: dict) -> str:
-    return f"{seed['scenario_seed']}/{seed['pretrained_seed']}/{seed['seed']}"
+def _runs(seeds: list[dict]) -> str:
+    return ", ".join(f"{s['scenario_seed']}/{s['pretrained_seed']}/{s['seed']}" for s in seeds) + " (scenario/pretrained/run seed)"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -164,3 +164,14 @@ def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path):
     assert run_cli("test", *args).returncode == 0
     (tested,) = records_in(tmp_path)
     assert tested["metrics"] == fitted["metrics"]
+
+
+def test_datasets_command_lists_every_dataset_and_where_it_is_expected(capsys):
+    cli_main(["datasets"])
+    lines = capsys.readouterr().out.splitlines()
+    from datamodules.datasets import list_datasets
+
+    assert [line.split()[0] for line in lines] == list_datasets()
+    digits = next(line for line in lines if line.startswith("digits"))
+    assert " found " in digits
+    assert all(" found " in line or ("missing" in line and "data" in line) for line in lines)
