@@ -115,6 +115,9 @@ def cli_main(args: list[str] | None = None) -> None:
             auto_configure_optimizers=False,
             parser_kwargs={"description": __doc__ + f"\nOther commands: {', '.join(tools.TOOLS)} (each has --help)."},
         )
+    except KeyboardInterrupt:
+        print("error: interrupted; no result record was written", file=sys.stderr)
+        sys.exit(130)
     except Exception as error:  # noqa: BLE001 (jsonargparse wraps errors raised while instantiating)
         cause = user_error(error)
         if cause is None:

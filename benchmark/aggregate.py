@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.tables import align, is_fraction
+
 REFERENCE = "Retrain"
 AVG_GAP_METRICS = ("forget/acc", "retain/acc", "test/acc", "mia/svm_asr")
 """The metrics whose gaps to Retrain are averaged into `avg_gap` (the leaderboard's ranking rule)."""
@@ -210,21 +212,8 @@ def aggregate(records: Iterable[dict], gap_metrics: Sequence[str] = AVG_GAP_METR
 
 # ---- table ----
 
-def is_fraction(metric: str) -> bool:
-    """Accuracies, attack rates and AUCs (values in [0, 1]) are shown in percent."""
-    return metric.endswith("/acc") or metric.startswith("mia/")
-
-
 def _number(value: float, percent: bool) -> str:
     return "nan" if value is None or math.isnan(value) else f"{100 * value:.2f}" if percent else f"{value:.3g}"
-
-
-def _align(header: list[str], rows: list[list[str]]) -> str:
-    """The layout of `benchmark.tools.format_table`: first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = [" | ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(line, widths))) for line in [header, *rows]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _cell(entry: dict | None, percent: bool, gaps: bool) -> str:
@@ -273,12 +262,12 @@ def format_aggregate_table(rows: list[dict], metrics: Sequence[str] | None = Non
                  f"avg gap = mean gap over {', '.join(gap_metrics)} (lower is better)"]
         for r in block:
             for name, runs in r["incomplete"].items():
-                notes.append(f"  {r['method']}: {name} missing (None) in {len(runs)} of {r['n']} runs: {_runs(runs)}")
+                notes.append(f"  {r['method']}: {name} missing (None or absent) in {len(runs)} of {r['n']} runs: {_runs(runs)}")
             if r["diverged"]:
                 notes.append(f"  {r['method']}: training diverged in {len(r['diverged'])} of {r['n']} runs: {_runs(r['diverged'])}")
             if r["unpaired"]:
                 notes.append(f"  {r['method']}: no {r['reference']} record for {len(r['unpaired'])} of {r['n']} runs: {_runs(r['unpaired'])}")
-        out.append("\n".join([notes[0], _align(header, lines), *notes[1:]]))
+        out.append("\n".join([notes[0], align(header, lines), *notes[1:]]))
     return "\n\n".join(out)
 
 

@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 from jsonargparse import auto_cli
 
+from benchmark.aggregate import main as aggregate_main
 from benchmark.evaluation import Evaluation
 from benchmark.models import list_models
 from benchmark.pretraining import RECIPES, Pretrained
+from benchmark.tables import align, is_fraction
 from datamodules.datasets import DATASETS, list_datasets
 from datamodules.requests import ForgetRequest
 
@@ -20,7 +22,7 @@ def _cell(name: str, value: float | None | str) -> str:
     """Accuracies and attack scores in %, counts as they are."""
     if isinstance(value, str) or value is None:
         return value or "nan"
-    return f"{100 * value:.2f}" if name.endswith("/acc") or name.startswith("mia/") else f"{value:g}"
+    return f"{100 * value:.2f}" if is_fraction(name) else f"{value:g}"
 
 
 def format_table(records: list[dict]) -> str:
@@ -28,10 +30,7 @@ def format_table(records: list[dict]) -> str:
     columns = [m for m in TABLE_METRICS if any(m in r["metrics"] for r in records)]
     header = ["method", *columns, "cost/seconds"]
     rows = [[r["method"] + (" (diverged)" if r.get("diverged") else ""), *(_cell(c, r["metrics"].get(c, "-")) for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = [" | ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(line, widths))) for line in [header, *rows]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return align(header, rows)
 
 
 def compare(
@@ -145,4 +144,5 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
     "datasets": _command(datasets),
     "models": _command(models),
     "request": _command(request),
+    "aggregate": lambda argv: aggregate_main(argv),
 }

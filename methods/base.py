@@ -10,6 +10,7 @@ computes its own evaluation numbers.
 from __future__ import annotations
 
 import copy
+import resource
 import time
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -27,6 +28,13 @@ from datamodules.access import FORGET_ONLY, DataAccess, DataView
 from datamodules.scenarios import UnlearningScenario
 
 StopTarget = Literal["none", "misclassify", "relabel"]
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak accelerator memory since the last reset (CUDA), else the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -123,6 +131,8 @@ class UnlearningMethod(pl.LightningModule):
 
     # ---- shared mechanics: cost, stop criterion ----
     def on_fit_start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         self._fit_start = time.perf_counter()
         datamodule = self.trainer.datamodule
         self.prepare(datamodule.view(type(self).__name__, self.data_access, getattr(self, "retain_subset_size", None)))
@@ -134,6 +144,7 @@ class UnlearningMethod(pl.LightningModule):
         self.cost["cost/seconds"] = time.perf_counter() - self._fit_start
         self.cost["cost/epochs"] = self.trainer.current_epoch
         self.cost["cost/steps"] = self.trainer.global_step
+        self.cost["cost/peak_memory_mb"] = peak_memory_mb(self.device)
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -171,5 +182,5 @@ class UnlearningMethod(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.results = self.evaluator.compute()
         self.evaluator.reset()
-        for name, value in self.results.items():
-            self.log(name, value, rank_zero_only=True)
+        if self.trainer.loggers:
+            self.log_dict(self.results, rank_zero_only=True)

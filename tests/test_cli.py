@@ -129,7 +129,8 @@ def test_ctrl_c_leaves_no_record_and_a_rerun_is_clean(tmp_path):
     args = ["fit", "--model", "FineTune", "--model.max_epochs", "500", "--data", "RandomInstances", "--data.k", "9",
             "--data.request_dir", str(requests), "--results_dir", str(tmp_path / "results"), *QUIET]
     assert run_cli("test", "--model", "Original", "--data", "RandomInstances", "--data.k", "9", *QUIET).returncode == 0  # cache the original
-    process = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # CI may start us with SIGINT ignored
     deadline = time.time() + 120
     while not requests.exists() and time.time() < deadline:
         time.sleep(0.2)

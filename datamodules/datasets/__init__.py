@@ -65,6 +65,8 @@ class ImageTensorDataset(Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> list[torch.Tensor]:
         index = torch.as_tensor(indices, dtype=torch.long)
+        if len(index) and int(index[-1]) - int(index[0]) == len(index) - 1 and bool((index.diff() == 1).all()):
+            index = slice(int(index[0]), int(index[-1]) + 1)  # a contiguous run (evaluation): a view, no copy
         return [self._pixels(self.images[index]), self.targets[index]]
 
     def subset(self, indices: Sequence[int] | torch.Tensor, targets: torch.Tensor | None = None) -> ImageTensorDataset:

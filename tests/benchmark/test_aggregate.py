@@ -107,7 +107,7 @@ def test_none_value_gives_nan_and_is_reported(records):
     assert [s["seed"] for s in row["incomplete"]["forget/acc"]] == [1]
     assert row["metrics"]["retain/acc"]["mean"] == pytest.approx(np.mean(VALUES["NegGrad"]["retain/acc"]))  # other metrics unaffected
     table = format_aggregate_table(aggregate(diverged))
-    assert "nan" in table and "forget/acc missing (None) in 1 of 3 runs" in table
+    assert "nan" in table and "forget/acc missing (None or absent) in 1 of 3 runs" in table
 
 
 def test_absent_gap_metric_makes_avg_gap_nan():
@@ -175,3 +175,24 @@ def test_load_records(tmp_path, records):
         loaded = load_records(tmp_path)
     assert len(loaded) == len(records)
     assert by_method(aggregate(loaded)) == by_method(aggregate(records))
+
+
+def test_nan_is_missing_and_diverged_runs_are_reported(records):
+    marked = [copy.deepcopy(r) for r in records]
+    for r in marked:
+        if r["method"] == "NegGrad" and r["seed"] == 0:
+            r["metrics"]["mia/svm_asr"] = float("nan")
+            r["diverged"] = {"epoch": 0, "step": 3}
+    row = by_method(aggregate(marked))["NegGrad"]
+    assert row["metrics"]["mia/svm_asr"]["values"][0] is None and math.isnan(row["metrics"]["mia/svm_asr"]["mean"])
+    assert [s["seed"] for s in row["diverged"]] == [0] and [s["seed"] for s in row["incomplete"]["mia/svm_asr"]] == [0]
+    assert "NegGrad: training diverged in 1 of 3 runs: 0/0/0" in format_aggregate_table(aggregate(marked))
+
+
+def test_command_line(tmp_path, records, capsys):
+    from benchmark.aggregate import main
+
+    for r in records:
+        (tmp_path / f"{r['method']}-seed{r['seed']}.json").write_text(json.dumps(r))
+    rows = main([str(tmp_path)])
+    assert len(rows) == 3 and "avg gap" in capsys.readouterr().out
