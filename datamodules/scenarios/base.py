@@ -193,9 +193,10 @@ class UnlearningScenario(pl.LightningDataModule):
         return [self.eval_loader(name) for name in self.eval_split_names]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Apply the dataset's training augmentation, on the device, to training batches only."""
+        """Apply the dataset's training augmentation, on the device, to training batches of the scenario's
+        splits only (not to data a method generated itself, such as adversarial examples)."""
         name = self.info.train_augment
         if name is None or self.trainer is None or not self.trainer.training:
             return batch
         augment = AUGMENTATIONS.get(name)
-        return {split: [augment(x), *rest] for split, (x, *rest) in batch.items()}
+        return {key: [augment(x), *rest] if key in self.splits else [x, *rest] for key, (x, *rest) in batch.items()}

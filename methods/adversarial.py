@@ -1,0 +1,138 @@
+"""Shared mechanics of seed 000's ADV family: targeted L2-PGD (eq. 1), the adversarial set D̄_f and L_UL (eqs. 3-4).
+
+Readings of what the papers leave open (the authors' code is csm9493/L2UL):
+- PGD starts at x (`random_start=False`): eq. 1 and seed 001 Algorithm 1 mention no random start. The
+  authors' code (advertorch `L2PGDAttack(rand_init=True)`) starts at a uniform point of [0, 1]^d pulled
+  to within ε of x (`random_start=True`).
+- Each step moves by `step_size` along the L2-normalised gradient of L_CE towards the target, clamps to
+  [0, 1] pixel space (models normalise inside), then projects onto the ε-ball (as advertorch); the last
+  iterate is returned.
+- A target ȳ ≠ y is drawn uniformly per adversarial example (`targets="per_example"`, the authors' code);
+  seed 001 Algorithm 1 draws one per image and reuses it for its N_adv examples (`targets="per_image"`).
+- All N_adv × N_f examples are attacked together in batches of `batch_size` (bounded by memory), not
+  N_adv rounds over D_f as in the authors' code; each example's attack is independent, so this is the
+  same computation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.errors import UnlearnBenchError
+from datamodules.access import DataView
+
+Goal = Literal["misclassify", "relabel"]
+TargetDraw = Literal["per_example", "per_image"]
+
+GOAL_SPLIT: dict[str, str] = {"misclassify": "forget", "relabel": "relabel"}
+"""The split L_UL trains on: D_f with its labels y (eq. 3) or with the request's new labels y* (eq. 4)."""
+
+
+def check_attack(eps: float, n_adv: int, steps: int, step_size: float) -> None:
+    """Raise `UnlearnBenchError` (one line) unless ε > 0, N_adv ≥ 1, steps ≥ 1 and step size > 0."""
+    if not eps > 0:
+        raise UnlearnBenchError(f"the PGD budget eps must be positive, got {eps}")
+    if n_adv < 1:
+        raise UnlearnBenchError(f"n_adv (adversarial examples per forget image) must be at least 1, got {n_adv}")
+    if steps < 1:
+        raise UnlearnBenchError(f"pgd_steps must be at least 1, got {steps}")
+    if not step_size > 0:
+        raise UnlearnBenchError(f"the PGD step size must be positive, got {step_size}")
+
+
+def unlearning_loss(logits: torch.Tensor, labels: torch.Tensor, goal: Goal) -> torch.Tensor:
+    """L_UL: −L_CE(g_θ(x_f), y_f) to misclassify (eq. 3) or L_CE(g_θ(x_f), y*_f) to relabel (eq. 4)."""
+    loss = F.cross_entropy(logits, labels)
+    return -loss if goal == "misclassify" else loss
+
+
+def other_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A label drawn uniformly among the `num_classes - 1` classes other than each entry of `labels`."""
+    shift = torch.randint(1, num_classes, labels.shape, generator=generator)
+    return (labels.cpu() + shift) % num_classes
+
+
+def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Each row of `delta` scaled onto the L2 ball of radius ε when outside it."""
+    return delta * (eps / _flat_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+
+
+def targeted_l2_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    eps: float = 0.4,
+    steps: int = 100,
+    step_size: float = 0.1,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """x' ≈ argmin_{‖z − x‖₂ ≤ ε, z ∈ [0, 1]} L_CE(g(z), ȳ) by L2-PGD (eq. 1; Madry et al. 2017), rows independent.
+
+    `random_start=False` (paper) starts at x; `True` (authors' code) at a uniform point of [0, 1]^d moved to
+    within ε of x. The model's parameters get no gradients; its mode is left as it is (pass it in eval mode).
+    """
+    if random_start:
+        delta = project_l2(torch.rand(x.shape, generator=generator).to(x) - x, eps)
+        delta = (x + delta).clamp(0, 1) - x
+    else:
+        delta = torch.zeros_like(x)
+    with torch.enable_grad():
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss = F.cross_entropy(model(x + delta), target, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, delta)
+            step = grad / _flat_norm(grad).clamp_min(1e-12)
+            delta = (x + delta.detach() - step_size * step).clamp(0, 1) - x
+            delta = project_l2(delta, eps)
+    return (x + delta).clamp(0, 1).detach()
+
+
+def adversarial_set(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    n_adv: int = 20,
+    eps: float = 0.4,
+    steps: int = 100,
+    step_size: float = 0.1,
+    random_start: bool = False,
+    targets: TargetDraw = "per_example",
+    batch_size: int = 512,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """D̄_f (seed 001 Algorithm 1): N_adv targeted L2-PGD examples per image of (x, y), targets ȳ ≠ y.
+
+    Returns (x', ȳ) on the CPU (D̄_f can outgrow accelerator memory), the N_adv examples of image i at
+    rows i·N_adv … (i + 1)·N_adv − 1. `batch_size` is how many examples are attacked at once.
+    """
+    check_attack(eps, n_adv, steps, step_size)
+    device = next(model.parameters()).device
+    if targets == "per_image":
+        target = other_labels(y, num_classes, generator).repeat_interleave(n_adv)
+    else:
+        target = other_labels(y.repeat_interleave(n_adv), num_classes, generator)
+    source = torch.arange(len(target)) // n_adv
+    examples = [
+        targeted_l2_pgd(model, x[source[i : i + batch_size]].to(device), target[i : i + batch_size].to(device), eps=eps, steps=steps,
+                        step_size=step_size, random_start=random_start, generator=generator).cpu()
+        for i in range(0, len(target), batch_size)
+    ]
+    return torch.cat(examples), target
+
+
+def split_tensors(data: DataView, name: str, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """All (x, y) of split `name` as two tensors, in the split's order."""
+    xs, ys = zip(*((x, y) for x, y, *_ in data.loader(name, batch_size, shuffle=False)))
+    return torch.cat(xs), torch.cat(ys)
