@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torchmetrics import SumMetric
 
+from benchmark.curves import volatility
 from benchmark.figures import plot_cka, plot_confusion, plot_prediction_distribution, plot_tsne, plot_weight_distance
 from benchmark.metrics import evaluate_accuracy, split_metrics
 from benchmark.mia import MIA_METRICS
@@ -46,6 +47,8 @@ class Evaluation:
         relearn_lr: its learning rate.
         representations: `dist/weights` (L2 distance to the original's weights), `forget/feature_norm`,
             `retain/feature_norm` (penultimate features) and `forget/pattern` (Streisand pattern score).
+        curves: accuracy on forget / retain / test before unlearning and after every epoch (in the
+            record's `curves`, not counted in the cost) and seed 003's `{split}/volatility` from them.
         figures: PNG figures next to the result record (weight distance, prediction distribution,
             confusion, layer-wise CKA on forget and retain, t-SNE).
         seed: seed of the attacks' subsampling and of the relearning.
@@ -58,6 +61,7 @@ class Evaluation:
     relearn_optimizer: Literal["adam", "sgd"] = "adam"
     relearn_lr: float = 1e-3
     representations: bool = False
+    curves: bool = False
     figures: bool = False
     seed: int = 0
 
@@ -103,6 +107,8 @@ def model_measures(method, scenario, evaluation: Evaluation) -> dict[str, float]
     model, original, device = method.model, method.original, method.device
     forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
     results: dict[str, float] = {}
+    if evaluation.curves and method.curves:
+        results.update({name.replace("/acc", "/volatility"): volatility(curve) for name, curve in method.curves.items()})
     if evaluation.relearn:
         target = evaluate_accuracy(original, forget, method.num_classes, device)
         epochs, reached = relearn_time(model, scenario.train_set, forget, target, method.num_classes, samples=evaluation.relearn_samples,

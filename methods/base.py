@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
+from benchmark.curves import CURVE_SPLITS
 from benchmark.evaluation import Evaluation, Evaluator
 from benchmark.metrics import evaluate_accuracy
 from benchmark.pretraining import Pretrained
@@ -98,6 +99,9 @@ class UnlearningMethod(pl.LightningModule):
         self.diverged: dict[str, int] | None = None
         """Where the training loss stopped being finite (training stops there), or None."""
         self.results: dict[str, float] = {}
+        self.curves: dict[str, list[float]] = {}
+        """With `--evaluation.curves`: accuracy per split before unlearning and after every epoch."""
+        self._curve_seconds = 0.0
 
     # ---- set up by the runner ----
     def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None) -> None:
@@ -139,9 +143,11 @@ class UnlearningMethod(pl.LightningModule):
         self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start
         self.stopped_at = None
         self.diverged = None
+        self.curves, self._curve_seconds = {}, 0.0
+        self._record_curves()
 
     def on_fit_end(self) -> None:
-        self.cost["cost/seconds"] = time.perf_counter() - self._fit_start
+        self.cost["cost/seconds"] = time.perf_counter() - self._fit_start - self._curve_seconds
         self.cost["cost/epochs"] = self.trainer.current_epoch
         self.cost["cost/steps"] = self.trainer.global_step
         self.cost["cost/peak_memory_mb"] = peak_memory_mb(self.device)
@@ -156,8 +162,19 @@ class UnlearningMethod(pl.LightningModule):
             self._check_stop()
 
     def on_train_epoch_end(self) -> None:
+        self._record_curves()
         if self.settings.stop_check == "epoch" and self.diverged is None:
             self._check_stop()
+
+    def _record_curves(self) -> None:
+        """With `--evaluation.curves`, accuracy on forget / retain / test now (not counted in the cost)."""
+        if not self.evaluation.curves:
+            return
+        start, datamodule = time.perf_counter(), self.trainer.datamodule
+        for split in CURVE_SPLITS:
+            accuracy = evaluate_accuracy(self.model, datamodule.eval_loader(split), self.num_classes, self.device)
+            self.curves.setdefault(f"{split}/acc", []).append(accuracy)
+        self._curve_seconds += time.perf_counter() - start
 
     def stop_reached(self) -> bool:
         """Whether the configured stop target holds now, measured on the whole forget set."""
