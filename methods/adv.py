@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmark.errors import UnlearnBenchError
 from datamodules.access import FORGET_ONLY, DataView
-from methods.adversarial import GOAL_SPLIT, Goal, TargetDraw, adversarial_set, check_attack, split_tensors, unlearning_loss
+from methods.adversarial import TargetDraw, adversarial_set, check_attack, split_tensors
+from methods.objectives import GOAL_SPLIT, Goal, unlearning_loss
 from methods.base import StopTarget, UnlearningMethod, register_method
 
 ADVERSARIAL = "adversarial"
@@ -81,6 +81,7 @@ class Adv(UnlearningMethod):
         super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
                          stop=goal if stop is None else stop, stop_check=stop_check)
         self.goal, self.split, self.weighting = goal, GOAL_SPLIT[goal], weighting
+        self.train_splits = (self.split,)
         self.attack = {"n_adv": n_adv, "eps": eps, "steps": pgd_steps, "step_size": pgd_lr, "random_start": random_start,
                        "targets": adv_targets, "batch_size": pgd_batch_size}
         self.adversarial: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -90,8 +91,6 @@ class Adv(UnlearningMethod):
 
         Targets differ from the true labels y (the paper's ȳ ≠ y_f); with the `relabel` goal one may equal y*.
         """
-        if self.split not in data:
-            raise UnlearnBenchError(f"{type(self).__name__} with goal '{self.goal}' needs a request with new labels (e.g. RandomInstances relabel=True)")
         x, y = split_tensors(data, "forget")
         self.adversarial = adversarial_set(self.original, x, y, data.num_classes, **self.attack)
 

@@ -25,12 +25,7 @@ from torch import nn
 from benchmark.errors import UnlearnBenchError
 from datamodules.access import DataView
 
-Goal = Literal["misclassify", "relabel"]
 TargetDraw = Literal["per_example", "per_image"]
-
-GOAL_SPLIT: dict[str, str] = {"misclassify": "forget", "relabel": "relabel"}
-"""The split L_UL trains on: D_f with its labels y (eq. 3) or with the request's new labels y* (eq. 4)."""
-
 
 def check_attack(eps: float, n_adv: int, steps: int, step_size: float) -> None:
     """Raise `UnlearnBenchError` (one line) unless ε > 0, N_adv ≥ 1, steps ≥ 1 and step size > 0."""
@@ -42,12 +37,6 @@ def check_attack(eps: float, n_adv: int, steps: int, step_size: float) -> None:
         raise UnlearnBenchError(f"pgd_steps must be at least 1, got {steps}")
     if not step_size > 0:
         raise UnlearnBenchError(f"the PGD step size must be positive, got {step_size}")
-
-
-def unlearning_loss(logits: torch.Tensor, labels: torch.Tensor, goal: Goal) -> torch.Tensor:
-    """L_UL: −L_CE(g_θ(x_f), y_f) to misclassify (eq. 3) or L_CE(g_θ(x_f), y*_f) to relabel (eq. 4)."""
-    loss = F.cross_entropy(logits, labels)
-    return -loss if goal == "misclassify" else loss
 
 
 def other_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:

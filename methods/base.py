@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
 from benchmark.curves import CURVE_SPLITS
+from benchmark.errors import UnlearnBenchError
 from benchmark.evaluation import Evaluation, Evaluator
 from benchmark.metrics import evaluate_accuracy
 from benchmark.pretraining import Pretrained
@@ -139,6 +140,9 @@ class UnlearningMethod(pl.LightningModule):
             torch.cuda.reset_peak_memory_stats(self.device)
         self._fit_start = time.perf_counter()
         datamodule = self.trainer.datamodule
+        if "relabel" in self.train_splits and "relabel" not in datamodule.splits:
+            raise UnlearnBenchError(f"{type(self).__name__} trains on the request's new labels and needs a request with new labels "
+                                    f"(e.g. RandomInstances relabel=True); request {datamodule.request.hash[:16]} has none")
         self.prepare(datamodule.view(type(self).__name__, self.data_access, getattr(self, "retain_subset_size", None)))
         self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start
         self.stopped_at = None

@@ -2,10 +2,9 @@
 
 from typing import Literal
 
-import torch.nn.functional as F
-
 from datamodules.access import FORGET_ONLY
 from methods.base import StopTarget, UnlearningMethod, register_method
+from methods.objectives import GOAL_SPLIT, Goal, unlearning_loss
 
 
 @register_method
@@ -15,7 +14,8 @@ class NegGrad(UnlearningMethod):
     Defaults are seed 000's (§Experimental details): SGD, lr 1e-3, momentum 0.9, weight decay 1e-5,
     early stop when D_f accuracy is 0 %, at most 100 epochs (seed 001 Algorithm 3). The papers do not
     give a batch size; 64 is our choice. Algorithm 3 checks after each epoch (`stop_check="epoch"`);
-    the authors' code checks after every step (`stop_check="step"`).
+    the authors' code checks after every step (`stop_check="step"`). With `goal="relabel"` it is
+    `Correct` (eq. 4).
     """
 
     data_access = FORGET_ONLY
@@ -23,18 +23,28 @@ class NegGrad(UnlearningMethod):
 
     def __init__(
         self,
+        *,
+        goal: Goal = "misclassify",
         lr: float = 1e-3,
         momentum: float = 0.9,
         weight_decay: float = 1e-5,
         batch_size: int = 64,
         max_epochs: int = 100,
-        stop: StopTarget = "misclassify",
+        stop: StopTarget | None = None,
         stop_check: Literal["epoch", "step"] = "epoch",
     ) -> None:
-        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs, stop=stop, stop_check=stop_check)
+        """
+        Args:
+            goal: `misclassify` D_f (L_UL^MS, eq. 3) or `relabel` it to the request's new labels (L_UL^Cor, eq. 4).
+            stop: the stop criterion; default: the goal's (`misclassify` or `relabel`).
+        """
+        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+                         stop=goal if stop is None else stop, stop_check=stop_check)
+        self.goal = goal
+        self.train_splits = (GOAL_SPLIT[goal],)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch["forget"]
-        loss = -F.cross_entropy(self.model(x), y)
+        x, y = batch[self.train_splits[0]]
+        loss = unlearning_loss(self.model(x), y, self.goal)
         self.log("train/loss", loss)
         return loss
