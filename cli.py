@@ -71,7 +71,7 @@ class UnlearnCLI(LightningCLI):
 
     def after_fit(self) -> None:
         start = time.perf_counter()
-        runner.evaluate(self.model, self.datamodule, self.trainer)
+        runner.evaluate(self.model, self.datamodule, self.trainer, self._setting("seed_everything"), self._setting("results_dir"))
         self._finish(time.perf_counter() - start)
 
     def before_test(self) -> None:
@@ -82,6 +82,7 @@ class UnlearnCLI(LightningCLI):
         self._test_start = time.perf_counter()
 
     def after_test(self) -> None:
+        runner.add_model_measures(self.model, self.datamodule, self._setting("seed_everything"), self._setting("results_dir"))
         self._finish(time.perf_counter() - self._test_start)
 
     def _finish(self, eval_seconds: float) -> None:

@@ -40,12 +40,17 @@ class Evaluation:
 
     Args:
         mia: the membership-inference attacks `mia/svm_asr`, `mia/efficacy`, `mia/loss_auc`.
+        ulira: U-LiRA (`mia/ulira_acc`, `mia/ulira_auc`, `benchmark/ulira.py`): trains 2·shadows + 1 models
+            from scratch (once per request, cached) and runs the method on `ulira_shadows` of them.
+        ulira_shadows: unlearned and retrained shadow models each (Hayes et al. use many more; 16 is
+            feasible for `digits` on a CPU).
         relearn: relearn time `rt/epochs` (and `rt/reached`), seed 002 §V-A.
         relearn_cap: most relearning epochs ("> cap" when not reached).
         relearn_samples: random training samples per relearning epoch.
         relearn_optimizer: optimizer of the relearning.
         relearn_lr: its learning rate.
-        representations: `dist/weights` (L2 distance to the original's weights), `forget/feature_norm`,
+        representations: `dist/weights` (L2 distance to the original's weights; `dist/weights_retrain` to
+            Retrain's, when a Retrain run of the same request and seed is saved), `forget/feature_norm`,
             `retain/feature_norm` (penultimate features) and `forget/pattern` (Streisand pattern score).
         curves: accuracy on forget / retain / test before unlearning and after every epoch (in the
             record's `curves`, not counted in the cost) and seed 003's `{split}/volatility` from them.
@@ -55,6 +60,8 @@ class Evaluation:
     """
 
     mia: bool = True
+    ulira: bool = False
+    ulira_shadows: int = 16
     relearn: bool = False
     relearn_cap: int = 100
     relearn_samples: int = 500
@@ -102,8 +109,9 @@ class Evaluator(nn.Module):
             metric.reset()
 
 
-def model_measures(method, scenario, evaluation: Evaluation) -> dict[str, float]:
-    """Measures of the whole unlearned model (not per batch), computed by every process on whole splits."""
+def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module | None = None) -> dict[str, float]:
+    """Measures of the whole unlearned model (not per batch), computed by every process on whole splits
+    (`retrain`: the Retrain model of the same request and seed, for the distances to it)."""
     model, original, device = method.model, method.original, method.device
     forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
     results: dict[str, float] = {}
@@ -123,10 +131,16 @@ def model_measures(method, scenario, evaluation: Evaluation) -> dict[str, float]
             "retain/feature_norm": feature_norm(model, retain),
             "forget/pattern": pattern_score(confusion),
         })
+        if retrain is not None:
+            results["dist/weights_retrain"] = weight_distance(model, retrain)["total"]
+    if evaluation.ulira:
+        from benchmark.ulira import ulira_measures
+
+        results.update(ulira_measures(method, scenario, evaluation.ulira_shadows, evaluation.seed))
     return results
 
 
-def write_figures(method, scenario, folder: Path, seed: int = 0) -> list[Path]:
+def write_figures(method, scenario, folder: Path, seed: int = 0, retrain: nn.Module | None = None) -> list[Path]:
     """The figures of seed 000 Figs. 2-4 and seed 002 Figs. 2-4 for this run, as PNG files in `folder`."""
     name, model, original = type(method).__name__, method.model, method.original
     forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
@@ -138,8 +152,10 @@ def write_figures(method, scenario, folder: Path, seed: int = 0) -> list[Path]:
     embedding = tsne_embedding(torch.cat([features_f, features_r]), seed=seed)
     is_forget = torch.cat([torch.ones(len(labels_f), dtype=torch.bool), torch.zeros(len(labels_r), dtype=torch.bool)])
     return [
-        plot_weight_distance(weight_distance(model, original), folder / "weight_distance.png", method=name, split="all layers"),
-        plot_prediction_distribution(prediction_distribution(model, forget, method.num_classes), folder / "prediction_distribution.png", method=name, split="forget", class_names=classes),
+        plot_weight_distance(weight_distance(model, original), folder / "weight_distance.png", method=name, split="all layers",
+                             retrain=weight_distance(retrain, original) if retrain is not None else None),
+        plot_prediction_distribution(prediction_distribution(model, forget, method.num_classes), folder / "prediction_distribution.png", method=name, split="forget", class_names=classes,
+                                     retrain=prediction_distribution(retrain, forget, method.num_classes) if retrain is not None else None),
         plot_confusion(confusion, folder / "confusion_forget.png", method=name, split="forget", class_names=classes),
         plot_cka(layerwise_cka(original, model, forget), folder / "cka_forget.png", method=name, split="forget"),
         plot_cka(layerwise_cka(original, model, retain), folder / "cka_retain.png", method=name, split="retain"),

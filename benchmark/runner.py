@@ -66,11 +66,40 @@ def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Tr
     trainer.fit(method, datamodule=scenario)
 
 
-def evaluate(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> dict[str, float]:
-    """Every split's metrics (`trainer.test`), then the whole-model measures the method's `evaluation` asks for."""
+def evaluate(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer, seed: int = 0, results_dir: str | None = None) -> dict[str, float]:
+    """Every split's metrics (`trainer.test`), then the whole-model measures the method's `evaluation` asks for
+    (with the distances to the Retrain model of the same request and seed, when one is saved)."""
     trainer.test(method, datamodule=scenario, verbose=False)
-    method.results.update(model_measures(method, scenario, method.evaluation))
+    return add_model_measures(method, scenario, seed, results_dir)
+
+
+def add_model_measures(method, scenario: UnlearningScenario, seed: int = 0, results_dir: str | None = None) -> dict[str, float]:
+    """After `trainer.test`: add the whole-model measures to `method.results` and return them all."""
+    method.results.update(model_measures(method, scenario, method.evaluation, retrain_reference(method, scenario, seed, results_dir)))
     return dict(method.results)
+
+
+def retrain_reference(method, scenario: UnlearningScenario, seed: int, results_dir: str | None = None) -> torch.nn.Module | None:
+    """The saved Retrain model of the same request and seed (None for Retrain itself or when there is none)."""
+    path = run_path("Retrain", scenario.info.name, scenario.request.hash, seed, results_dir).with_suffix(".pt")
+    if type(method).__name__ == "Retrain" or not path.exists():
+        return None
+    model = build_model(method.pretrained.arch, scenario.info, 0)
+    load_checkpoint(path, model)
+    return model.to(method.device).eval()
+
+
+def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float | None:
+    """Retrain's `cost/seconds` over this run's, for the same request and seed on the same machine and device
+    count (None when there is no such Retrain record)."""
+    path = run_path("Retrain", record["dataset"], record["request"]["hash"], record["seed"], results_dir)
+    if record["method"] == "Retrain" or not path.exists():
+        return None
+    retrain = json.loads(path.read_text())
+    seconds, reference = record["timings"].get("cost/seconds"), retrain.get("timings", {}).get("cost/seconds")
+    if retrain.get("hardware") != record["hardware"] or not seconds or not reference:
+        return None
+    return reference / seconds
 
 
 def git_commit() -> str | None:
@@ -134,8 +163,12 @@ def load_unlearned(method, scenario: UnlearningScenario, seed: int, results_dir:
 
 def write_record(record: dict, path: Path, method: pl.LightningModule | None = None, scenario: UnlearningScenario | None = None) -> dict:
     """Write the record (and the unlearned weights and figures beside it) atomically; return it as written."""
+    speedup = speedup_over_retrain(record, str(path.parents[2]))
+    if speedup is not None:
+        record = {**record, "timings": {**record["timings"], "cost/speedup_vs_retrain": speedup}}
     if method is not None and scenario is not None and method.evaluation.figures:
-        figures = write_figures(method, scenario, path.with_name(path.stem + "-figures"), method.evaluation.seed)
+        retrain = retrain_reference(method, scenario, record["seed"], str(path.parents[2]))
+        figures = write_figures(method, scenario, path.with_name(path.stem + "-figures"), method.evaluation.seed, retrain)
         record = {**record, "figures": [str(f) for f in figures]}
     if method is not None and method.model is not None:
         import io
@@ -157,7 +190,7 @@ def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int 
     trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1, **(trainer_kwargs or {})})
     fit(method, scenario, trainer)
     start = time.perf_counter()
-    evaluate(method, scenario, trainer)
+    evaluate(method, scenario, trainer, seed, results_dir)
     record = result_record(method, scenario, pretrained, seed, trainer, config or {}, time.perf_counter() - start)
     if trainer.is_global_zero:
         record = write_record(record, record_path(record, results_dir), method, scenario)

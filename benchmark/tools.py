@@ -8,14 +8,17 @@ from collections.abc import Callable
 from jsonargparse import auto_cli
 
 from benchmark.aggregate import main as aggregate_main
+from benchmark.analyses import analyze
+from benchmark.continual import continual
 from benchmark.evaluation import Evaluation
+from benchmark.leaderboard.commands import COMMANDS as LEADERBOARD_COMMANDS
 from benchmark.models import list_models
 from benchmark.pretraining import RECIPES, Pretrained
 from benchmark.tables import align, is_fraction
 from datamodules.datasets import DATASETS, list_datasets
 from datamodules.requests import ForgetRequest
 
-TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "rt/epochs")
+TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "mia/ulira_acc", "mia/ulira_auc", "rt/epochs", "dist/weights", "dist/weights_retrain")
 
 
 def _cell(name: str, value: float | None | str) -> str:
@@ -28,8 +31,10 @@ def _cell(name: str, value: float | None | str) -> str:
 def format_table(records: list[dict]) -> str:
     """Rows = methods, columns = accuracies (in %) on the splits present, and the unlearning cost."""
     columns = [m for m in TABLE_METRICS if any(m in r["metrics"] for r in records)]
-    header = ["method", *columns, "cost/seconds"]
-    rows = [[r["method"] + (" (diverged)" if r.get("diverged") else ""), *(_cell(c, r["metrics"].get(c, "-")) for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}"] for r in records]
+    speedups = any("cost/speedup_vs_retrain" in r["timings"] for r in records)
+    header = ["method", *columns, "cost/seconds", *(["cost/speedup_vs_retrain"] if speedups else [])]
+    rows = [[r["method"] + (" (diverged)" if r.get("diverged") else ""), *(_cell(c, r["metrics"].get(c, "-")) for c in columns), f"{r['timings'].get('cost/seconds', 0.0):.2f}",
+             *([f"{r['timings']['cost/speedup_vs_retrain']:.1f}×" if "cost/speedup_vs_retrain" in r["timings"] else "-"] if speedups else [])] for r in records]
     return align(header, rows)
 
 
@@ -128,7 +133,8 @@ def request(path: str) -> str:
     from datamodules.datasets import load_dataset
 
     request = ForgetRequest.load(path, check_hash=False)
-    request.validate(load_dataset(request.dataset).info.num_classes)
+    data = load_dataset(request.dataset)
+    request.validate(data.info.num_classes, data.train.targets)
     request.save(path)
     print(request.hash)
     return request.hash
@@ -145,4 +151,29 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
     "models": _command(models),
     "request": _command(request),
     "aggregate": lambda argv: aggregate_main(argv),
+    "continual": _command(continual),
+    "analyze": _command(analyze),
 }
+
+
+def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
+          results_dir: str | None = None, out: str | None = None, progress: bool | None = None) -> str:
+    """Run a paper table (`instancewise_table1`, `instancewise_relabel`) and write it under leaderboard/suites/.
+
+    Args:
+        name: the suite.
+        dataset: the same grid on another dataset (e.g. digits, for a quick check).
+        seeds: seeds (each is the forget request's and the run's seed); default: the suite's three.
+        ks: forget-set sizes; default: the paper's.
+        results_dir: where the runs' records go.
+        out: the Markdown file of the tables.
+        progress: progress bars (default: when standard error is a terminal).
+    """
+    import methods  # noqa: F401  (registers the methods)
+    from benchmark.suites import run_suite
+
+    return run_suite(name, dataset, seeds, ks, results_dir, out, progress)["path"]
+
+
+TOOLS["suite"] = _command(suite)
+TOOLS.update(LEADERBOARD_COMMANDS)

@@ -3,12 +3,15 @@
 Every method in a comparison reads the same file, so they all get the identical request. A request
 may also carry new labels for the forgotten samples (relabeling / correction) and a training-time
 corruption: samples the original model was trained on with wrong labels (e.g. mislabeled data).
+A request whose `scenario` has `k_cl` is a stream (continual unlearning, seed 000 Table 3): its forget
+indices arrive in consecutive chunks of `k_cl`, one unlearning step each (`ForgetRequest.chunks`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -60,8 +63,21 @@ class ForgetRequest:
         """Identifies the training set the original model saw (the part of the request it depends on)."""
         return content_hash({"dataset": self.dataset, "corruption": asdict(self.corruption)})
 
-    def validate(self, num_classes: int) -> ForgetRequest:
-        """Raise `RequestError` naming the first problem; return self when the request is usable."""
+    def chunks(self) -> list[tuple[int, ...]]:
+        """The stream's requests in order of arrival: consecutive runs of `scenario["k_cl"]` forget indices
+        (the whole request as one chunk when it is not a stream)."""
+        k_cl = self.scenario.get("k_cl")
+        if k_cl is None:
+            return [self.forget_indices]
+        return [self.forget_indices[start : start + k_cl] for start in range(0, len(self.forget_indices), k_cl)]
+
+    def validate(self, num_classes: int, train_labels: Sequence[int] | None = None) -> ForgetRequest:
+        """Raise `RequestError` naming the first problem; return self when the request is usable.
+
+        `train_labels` (the dataset's training labels, before the request's corruption) enables the check
+        that every new label differs from the label its sample was trained with: relabeling to the same
+        label asks for nothing.
+        """
         where = f"request for {self.dataset}"
         indices = self.forget_indices
         if not indices and not self.scenario.get("allow_empty"):
@@ -69,6 +85,8 @@ class ForgetRequest:
         bad = [i for i in indices if not 0 <= i < self.num_train]
         if bad:
             raise RequestError(f"{where}: forget index {bad[0]} is out of range [0, {self.num_train})")
+        if "k_cl" in self.scenario:
+            _check_stream(where, self)
         if len(set(indices)) != len(indices):
             dup = next(i for i in indices if indices.count(i) > 1)
             raise RequestError(f"{where}: forget index {dup} appears more than once")
@@ -84,6 +102,11 @@ class ForgetRequest:
         _check_labels(where, "corruption labels", c.labels, num_classes)
         if self.classes is not None:
             _check_labels(where, "classes", self.classes, num_classes)
+        if self.new_labels is not None and train_labels is not None:
+            trained = dict(zip(c.indices, c.labels))
+            same = [(i, y) for i, y in zip(indices, self.new_labels) if y == trained.get(i, int(train_labels[i]))]
+            if same:
+                raise RequestError(f"{where}: new label {same[0][1]} of forget index {same[0][0]} is the label it was trained with; a relabel target must differ")
         return self
 
     def save(self, path: str | Path) -> Path:
@@ -126,6 +149,20 @@ def _check_labels(where: str, what: str, labels, num_classes: int) -> None:
     bad = [y for y in labels if not 0 <= y < num_classes]
     if bad:
         raise RequestError(f"{where}: {what} contains {bad[0]}, outside [0, {num_classes})")
+
+
+def _check_stream(where: str, request: ForgetRequest) -> None:
+    k_cl = request.scenario["k_cl"]
+    if not isinstance(k_cl, int) or isinstance(k_cl, bool) or k_cl < 1:
+        raise RequestError(f"{where}: k_cl (forget indices per continual chunk) must be a positive integer, got {k_cl!r}")
+    if len(request.forget_indices) % k_cl:
+        raise RequestError(f"{where}: {len(request.forget_indices)} forget indices are not a whole number of continual chunks of k_cl={k_cl}")
+    first_chunk: dict[int, int] = {}
+    for number, chunk in enumerate(request.chunks(), start=1):
+        for i in chunk:
+            if first_chunk.get(i, number) != number:
+                raise RequestError(f"{where}: continual chunks {first_chunk[i]} and {number} overlap (forget index {i} is in both)")
+            first_chunk[i] = number
 
 
 def content_hash(content: dict) -> str:

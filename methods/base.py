@@ -10,6 +10,7 @@ computes its own evaluation numbers.
 from __future__ import annotations
 
 import copy
+import inspect
 import resource
 import time
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class UnlearningMethod(pl.LightningModule):
     data_access: ClassVar[DataAccess] = FORGET_ONLY
     train_splits: ClassVar[tuple[str, ...]] = ("forget",)
     """Splits iterated in one training epoch; the longest defines the epoch, shorter ones cycle."""
+    ignores_original: ClassVar[bool] = False
+    """Whether the result does not depend on the original model's weights (Retrain): U-LiRA's shadows then need no originals."""
 
     def __init__(
         self,
@@ -110,8 +113,15 @@ class UnlearningMethod(pl.LightningModule):
         self.original = copy.deepcopy(original).eval().requires_grad_(False)
         self.model = copy.deepcopy(original).train().requires_grad_(True)
         self.num_classes = scenario.info.num_classes
+        self.pretrained = pretrained
         self.evaluation = evaluation or Evaluation()
         self.evaluator = Evaluator(scenario.eval_split_names, self.num_classes, self.evaluation)
+
+    def fresh_copy(self) -> "UnlearningMethod":
+        """A new, unattached instance of this method with the same hyperparameters (for shadow runs)."""
+        parameters = inspect.signature(type(self).__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        return type(self)(**{k: v for k, v in self.hparams.items() if takes_any or k in parameters})
 
     def num_epochs(self) -> int:
         return self.settings.max_epochs

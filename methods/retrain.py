@@ -23,6 +23,7 @@ class Retrain(UnlearningMethod):
 
     data_access = RETAIN_FULL
     train_splits = ("retain",)
+    ignores_original = True
 
     def __init__(self) -> None:
         super().__init__()

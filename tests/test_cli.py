@@ -82,10 +82,24 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     cases["other_architecture"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(other_arch)], "does not fit small_cnn with 10 classes")
     cases["other_num_classes"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(other_classes)], "shape of head.weight is (3, 256), expected (10, 256)")
     cases["missing_dataset"] = (["--model", "Original", *base, "--data.dataset", "fashion_mnist", "--data.data_root", str(tmp_path / "none")], "apt-get install -y dataset-fashion-mnist")
+    trained_labels = tuple(good.splits["forget"].targets.tolist())
+    dataclasses.replace(good.request, new_labels=trained_labels).save(tmp_path / "same_label.json")
+    cases["relabel_to_trained_label"] = ([*file_scenario, str(tmp_path / "same_label.json")], f"new label {trained_labels[0]} of forget index {good.request.forget_indices[0]} is the label it was trained with")
+    from datamodules.scenarios.continual import draw_stream
+
+    stream = draw_stream(good.data, k_cl=2, steps=3)
+    dataclasses.replace(stream, forget_indices=(*stream.forget_indices[:3], stream.forget_indices[0], *stream.forget_indices[4:])).save(tmp_path / "overlap.json")
+    cases["overlapping_chunks"] = (["--model", "Original", "--data", "ContinualStep", "--data.stream", str(tmp_path / "overlap.json"), *QUIET],
+                                   f"continual chunks 1 and 2 overlap (forget index {stream.forget_indices[0]} is in both)")
+    cases["adv_eps_zero"] = (["--model", "Adv", "--model.eps", "0", *base], "the PGD budget eps must be positive, got 0.0")
+    cases["advimp_eps_negative"] = (["--model", "AdvImp", "--model.eps", "-0.4", *base], "the PGD budget eps must be positive, got -0.4")
+    cases["adv_no_adversarial_examples"] = (["--model", "Adv", "--model.n_adv", "0", *base], "n_adv (adversarial examples per forget image) must be at least 1, got 0")
+    cases["advimp_no_adversarial_examples"] = (["--model", "AdvImp", "--model.n_adv", "-1", *base], "n_adv (adversarial examples per forget image) must be at least 1, got -1")
     return cases
 
 
-CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_and_fraction", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset"]
+CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_and_fraction", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset",
+         "relabel_to_trained_label", "overlapping_chunks", "adv_eps_zero", "advimp_eps_negative", "adv_no_adversarial_examples", "advimp_no_adversarial_examples"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -101,7 +101,7 @@ class UnlearningScenario(pl.LightningDataModule):
             return
         if self.data is None:
             self.data = load_dataset(self.dataset_name, self.data_root)
-        request = self.make_request(self.data).validate(self.info.num_classes)
+        request = self.make_request(self.data).validate(self.info.num_classes, self.data.train.targets)
         if request.dataset != self.dataset_name or request.num_train != len(self.data.train):
             raise RequestError(
                 f"the request is for {request.dataset} with {request.num_train} training samples, "

@@ -1,0 +1,101 @@
+"""Seed 000's qualitative analyses (§Qualitative Analysis, Figs. 2-4) of a finished run, from its result record.
+
+The run's scenario is rebuilt from the record (its config's `data` when it names one, else its request file) and
+checked against the record's request hash; "before" is the model the run started from (`record["pretrained"]`:
+the original, or for a continual step the previous step's model), "after" the weights the run saved.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import torch
+
+from benchmark import runner
+from benchmark.errors import UnlearnBenchError
+from benchmark.evaluation import Evaluation, write_figures
+from benchmark.figures import plot_tsne
+from benchmark.pretraining import Pretrained, load_checkpoint
+from benchmark.representations import penultimate_features, tsne_embedding
+from datamodules.scenarios import RequestFile, UnlearningScenario
+from methods import UnlearningMethod
+
+TSNE_SAMPLES = 500
+"""Samples of D_f and of D_r in a t-SNE plot (as `write_figures`)."""
+
+
+def read_record(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UnlearnBenchError(f"result record {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnlearnBenchError(f"result record {path} is not valid JSON ({error})") from None
+    missing = [key for key in ("method", "request", "pretrained", "weights") if key not in record]
+    if missing:
+        raise UnlearnBenchError(f"result record {path} has no {missing[0]!r}; analyses need a record written by fit, test or continual")
+    return record
+
+
+def scenario_of(record: dict, data_root: str | None = None) -> UnlearningScenario:
+    """The run's scenario, set up, with the record's request (same hash)."""
+    data = record.get("config", {}).get("data")
+    if isinstance(data, dict) and "class_path" in data:
+        module, _, name = data["class_path"].rpartition(".")
+        arguments = dict(data.get("init_args") or {})
+        if data_root is not None:
+            arguments["data_root"] = data_root
+        scenario = getattr(importlib.import_module(module), name)(**arguments)
+    else:
+        scenario = RequestFile(path=record["request"]["path"], data_root=data_root)
+    scenario.setup()
+    if scenario.request.hash != record["request"]["hash"]:
+        raise UnlearnBenchError(f"the rebuilt scenario's request {scenario.request.hash[:16]} is not the record's {record['request']['hash'][:16]}; "
+                                "the data or the request file changed since the run")
+    return scenario
+
+
+def tsne_figure(model: torch.nn.Module, scenario: UnlearningScenario, path: Path, *, method: str, seed: int = 0) -> Path:
+    """t-SNE of `model`'s penultimate features on D_f (triangles) and D_r (dots), coloured by true label (seed 000 Fig. 3)."""
+    features_f, labels_f = penultimate_features(model, scenario.eval_loader("forget", shard=False), max_samples=TSNE_SAMPLES)
+    features_r, labels_r = penultimate_features(model, scenario.eval_loader("retain", shard=False), max_samples=TSNE_SAMPLES)
+    embedding = tsne_embedding(torch.cat([features_f, features_r]), seed=seed)
+    is_forget = torch.cat([torch.ones(len(labels_f), dtype=torch.bool), torch.zeros(len(labels_r), dtype=torch.bool)])
+    return plot_tsne(embedding, torch.cat([labels_f, labels_r]).numpy(), path, method=method, split="forget vs retain",
+                     forget_mask=is_forget.numpy(), class_names=scenario.info.class_names)
+
+
+def analyze(record: str, data_root: str | None = None, seed: int = 0, device: str | None = None) -> list[Path]:
+    """Write the qualitative analyses of seed 000 for a finished run as PNGs in `<record>-figures/` beside its record.
+
+    `confusion_forget.png` (pre- vs post-unlearning labels over D_f, Fig. 2), `tsne_before.png` and `tsne.png`
+    (penultimate features of D_f and D_r before and after unlearning, Fig. 3), `cka_forget.png` and
+    `cka_retain.png` (layer-wise linear CKA between the model before and after, on D_f and D_r, Fig. 4), and
+    `weight_distance.png`, `prediction_distribution.png` (seed 002 Figs. 2, 4): `write_figures` plus the
+    "before" t-SNE.
+
+    Args:
+        record: a result record (`…/<Method>-seed<seed>.json`) with its unlearned weights beside it.
+        data_root: where the dataset's files are (default: as recorded, else the dataset's usual places).
+        seed: seed of the t-SNE.
+        device: where the models run (default: `cuda` when available, else `cpu`).
+    """
+    path = Path(record)
+    run = read_record(path)
+    scenario = scenario_of(run, data_root)
+    pretrained = Pretrained(**{key: run["pretrained"][key] for key in ("arch", "recipe", "seed", "checkpoint")})
+    # `write_figures` reads a method's name, model, original and number of classes: a stand-in named like the run's method holds them.
+    method = type(run["method"], (UnlearningMethod,), {})()
+    method.attach(runner.obtain_original(scenario, pretrained, progress=False), scenario, pretrained, Evaluation(mia=False))
+    load_checkpoint(run["weights"], method.model)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    method.model.to(device)
+    method.original.to(device)
+    folder = path.with_name(path.stem + "-figures")
+    figures = [*write_figures(method, scenario, folder, seed), tsne_figure(method.original, scenario, folder / "tsne_before.png", method="before unlearning", seed=seed)]
+    for figure in figures:
+        print(figure)
+    return figures

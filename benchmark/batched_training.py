@@ -1,0 +1,126 @@
+"""Training many small models from scratch at once, for attacks that need shadow models (U-LiRA).
+
+`train_models(..., batched=True)` stacks the models' parameters along a leading model axis
+(`torch.func.stack_module_state`) and takes every model's gradient in one call
+(`torch.func.vmap(torch.func.grad(loss))`): one large batched operation per layer instead of one
+small operation per layer and model. Each model keeps its own initialisation and its own data order
+(both drawn from its seed); the optimizer works elementwise, so Adam or SGD on the stacked tensors
+is Adam or SGD on each model. `batched=False` trains the same models one after another with a plain
+PyTorch loop — the reference the batched path must agree with, and the baseline of
+`benchmark/perf_shadow_training.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from benchmark.errors import UnlearnBenchError
+from benchmark.pretraining import Recipe, build_model
+from datamodules.datasets import DatasetInfo, ImageTensorDataset
+from datamodules.datasets.augment import AUGMENTATIONS
+
+
+def data_orders(num_samples: int, seeds: Sequence[int], epochs: int) -> torch.Tensor:
+    """[models, epochs, num_samples]: each model's shuffled sample order per epoch, drawn from its seed."""
+    orders = torch.empty(len(seeds), epochs, num_samples, dtype=torch.long)
+    for m, seed in enumerate(seeds):
+        generator = torch.Generator().manual_seed(int(seed))
+        for epoch in range(epochs):
+            orders[m, epoch] = torch.randperm(num_samples, generator=generator)
+    return orders
+
+
+def _schedule(optimizer: torch.optim.Optimizer, recipe: Recipe):
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs) if recipe.schedule == "cosine" else None
+
+
+def train_models(
+    arch: str,
+    info: DatasetInfo,
+    dataset: ImageTensorDataset,
+    recipe: Recipe,
+    seeds: Sequence[int],
+    *,
+    batched: bool = True,
+    device: torch.device | str = "cpu",
+    epochs: int | None = None,
+) -> list[nn.Module]:
+    """Train one `arch` per seed on `dataset` with `recipe` (initialisation and data order from the seed).
+
+    Args:
+        arch: registered model name.
+        info: the dataset's description (classes, channels, image size, augmentation).
+        dataset: the in-memory training set.
+        recipe: optimizer, learning rate, schedule, epochs, batch size.
+        seeds: one model per seed.
+        batched: all models in one vmapped step (True) or one after another (False).
+        device: where to train.
+        epochs: override `recipe.epochs` (tests).
+    """
+    if not isinstance(dataset, ImageTensorDataset):
+        raise UnlearnBenchError(f"batched training needs an in-memory dataset, got {type(dataset).__name__}")
+    if len(seeds) == 0:
+        return []
+    epochs = recipe.epochs if epochs is None else epochs
+    device = torch.device(device)
+    models = [build_model(arch, info, seed).to(device) for seed in seeds]
+    if any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in models[0].modules()):
+        raise UnlearnBenchError(f"batched shadow training does not support batch norm ({arch}); use a model without it")
+    images, labels = dataset.images.to(device), dataset.targets.to(device)
+    orders = data_orders(len(labels), seeds, epochs).to(device)
+    augment = AUGMENTATIONS.get(info.train_augment) if info.train_augment else None
+    pixels = (lambda x: x.float().div(255)) if images.dtype == torch.uint8 else (lambda x: x.float())
+    steps = math.ceil(len(labels) / recipe.batch_size)
+    if batched:
+        return _train_stacked(models, images, labels, orders, recipe, epochs, steps, pixels, augment)
+    for m, model in enumerate(models):
+        model.train()
+        optimizer = recipe.make_optimizer(model.parameters())
+        scheduler = _schedule(optimizer, recipe)
+        for epoch in range(epochs):
+            for step in range(steps):
+                index = orders[m, epoch, step * recipe.batch_size:(step + 1) * recipe.batch_size]
+                x = pixels(images[index])
+                loss = F.cross_entropy(model(augment(x) if augment else x), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            if scheduler:
+                scheduler.step()
+    return models
+
+
+def _train_stacked(models, images, labels, orders, recipe, epochs, steps, pixels, augment) -> list[nn.Module]:
+    params, buffers = stack_module_state(models)
+    template = copy.deepcopy(models[0]).to("meta")
+
+    def loss_of(p, b, x, y):
+        return F.cross_entropy(functional_call(template, (p, b), (x,)), y)
+
+    gradients = vmap(grad(loss_of))
+    optimizer = recipe.make_optimizer(list(params.values()))
+    scheduler = _schedule(optimizer, recipe)
+    count = len(models)
+    for epoch in range(epochs):
+        for step in range(steps):
+            index = orders[:, epoch, step * recipe.batch_size:(step + 1) * recipe.batch_size]
+            x = pixels(images[index.reshape(-1)])
+            if augment:
+                x = augment(x)
+            x = x.reshape(count, index.shape[1], *x.shape[1:])
+            for tensor, g in zip(params.values(), gradients(params, buffers, x, labels[index]).values(), strict=True):
+                tensor.grad = g
+            optimizer.step()
+        if scheduler:
+            scheduler.step()
+    with torch.no_grad():
+        for m, model in enumerate(models):
+            model.load_state_dict({**{k: v[m].detach().clone() for k, v in params.items()}, **{k: v[m].clone() for k, v in buffers.items()}})
+    return models

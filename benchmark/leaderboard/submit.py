@@ -1,0 +1,201 @@
+"""Submitting and verifying: run a track's protocol with a method, write its entry; recompute an entry.
+
+A method is a registered name (`NegGrad`) or `path/to/file.py:ClassName`, a subclass of
+`methods.base.UnlearningMethod` in the user's own file. Every run starts from the track's original
+model (its weight hash checked) on the track's requests (their hashes checked), with the track's
+evaluation, through the same `benchmark.runner.run` every command uses.
+
+A method that raises, whose loss is not finite at its very first training step (a broken loss, as
+opposed to a training that diverges later, which is a result: null metrics and `diverged`), or that
+reads data outside its declared access is refused with a one-line `UnlearnBenchError`; no entry is
+written. `verify` recomputes the runs and fails when a value differs from the entry's by more than
+the track's `tolerance` (absolute, in the metric's own unit; `cost/*` are timings of a machine and
+are not compared), or a value is null on one side only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import math
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from benchmark.errors import UnlearnBenchError
+from benchmark.leaderboard.entries import run_metrics, write_entry
+from benchmark.leaderboard.schema import load_entry
+from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, Track, check_original, load_track, setup_run
+from benchmark.paths import home
+
+_LOADED: dict[tuple[str, str], object] = {}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def load_method(spec: str) -> tuple[type, dict]:
+    """The method class named by `spec` and its `source` (as an entry stores it)."""
+    from methods import METHODS, UnlearningMethod
+
+    if ":" not in spec and not spec.endswith(".py"):
+        return METHODS.get(spec), {"kind": "registered"}
+    file, _, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    path = Path(file) if Path(file).is_absolute() or Path(file).exists() else ROOT / file
+    if not path.exists():
+        raise UnlearnBenchError(f"method file {file} does not exist")
+    if not name:
+        raise UnlearnBenchError(f"name the class in the method file: --method {file}:ClassName")
+    digest = _sha256(path)
+    key = (str(path.resolve()), digest)
+    if key not in _LOADED:
+        module_spec = importlib.util.spec_from_file_location(f"unlearnbench_submission_{digest[:16]}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as error:  # noqa: BLE001 (the user's file: report it in one line)
+            raise UnlearnBenchError(f"importing method file {file} raised {_describe(error, path)}") from None
+        _LOADED[key] = module
+    cls = getattr(_LOADED[key], name, None)
+    if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
+        found = [n for n, v in vars(_LOADED[key]).items() if isinstance(v, type) and issubclass(v, UnlearningMethod) and v.__module__ == _LOADED[key].__name__]
+        what = "no class" if cls is None else "not a subclass of methods.base.UnlearningMethod:"
+        raise UnlearnBenchError(f"{file}: {what} '{name}'; its UnlearningMethod subclasses: {', '.join(found) or 'none'}")
+    return cls, {"kind": "file", "file": _shown(path), "class": name, "sha256": digest}
+
+
+def _describe(error: BaseException, path: Path | None) -> str:
+    """`Type: message at file:line` (the innermost frame in the user's file, when there is one)."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = f"{type(error).__name__}" + (f": {message}" if message else "")
+    if path is not None:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        if frames:
+            text += f" at {_shown(path)}:{frames[-1].lineno}"
+    return text
+
+
+def instantiate(cls: type, init_args: dict):
+    """`cls(**init_args)`, an argument it does not take reported in one line."""
+    try:
+        inspect.signature(cls).bind(**init_args)
+    except TypeError as error:
+        raise UnlearnBenchError(f"{cls.__name__} does not accept the arguments {sorted(init_args)}: {error}") from None
+    return cls(**init_args)
+
+
+def run_protocol(track: Track, cls: type, init_args: dict | None = None, source: dict | None = None, seeds: list[int] | None = None,
+                 results_dir: str | None = None, progress: bool = False) -> tuple[list[dict], str, dict]:
+    """Run `cls(**init_args)` on the track's runs (all, or those of `seeds`); return (records, original hash, hparams)."""
+    from benchmark import runner
+
+    if track.kind != "single":
+        raise UnlearnBenchError(f"track {track.name} is a {track.kind} track: its runs are streams of steps, run by `cli.py suite`, not by submit")
+    init_args = dict(init_args or {})
+    try:
+        inspect.signature(cls).bind(**init_args)
+    except TypeError as error:
+        raise UnlearnBenchError(f"{cls.__name__} does not accept the arguments {sorted(init_args)}: {error}") from None
+    user_file = ROOT / source["file"] if source and source.get("kind") == "file" else None
+    if user_file is not None and not user_file.exists():
+        user_file = Path(source["file"])
+    name = cls.__name__
+    records, digest, hparams = [], None, {}
+    for run in track.runs:
+        if seeds is not None and run["seed"] not in seeds:
+            continue
+        seed = run["seed"]
+        scenario = setup_run(track, seed)
+        digest = check_original(track, scenario)
+        where = f"{name} on track {track.name}, seed {seed}"
+        try:
+            method = instantiate(cls, init_args)
+            hparams = json.loads(json.dumps(dict(getattr(method, "hparams", {})), default=str))
+            config = {"command": "submit", "track": track.name, "method": name, "init_args": init_args, "hparams": hparams}
+            record = runner.run(method, scenario, track.make_pretrained(), seed=seed, results_dir=results_dir, progress=progress,
+                                evaluation=track.make_evaluation(), config=config)
+        except UnlearnBenchError as error:
+            raise UnlearnBenchError(f"{where}: {error}; no entry written") from error
+        except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)
+            if user_file is None:
+                raise
+            raise UnlearnBenchError(f"{where}: the method raised {_describe(error, user_file)}; no entry written") from error
+        diverged = record.get("diverged")
+        if diverged and diverged.get("epoch", 0) == 0 and diverged.get("step", 0) <= 1:
+            raise UnlearnBenchError(f"{where}: the training loss is not finite at the first step (a loss must be finite on the original "
+                                    "model; a training that diverges later is recorded as diverged); no entry written")
+        records.append(record)
+    if not records:
+        raise UnlearnBenchError(f"track {track.name} has no run with seed(s) {seeds}; its seeds: {track.seeds}")
+    return records, digest, hparams
+
+
+def submit(track: str | Track, method: str, init_args: dict | None = None, leaderboard: Path = LEADERBOARD,
+           results_dir: str | None = None, progress: bool = False) -> Path:
+    """Run the track's protocol with `method` (a registered name or `file.py:Class`) and write its entry."""
+    track = track if isinstance(track, Track) else load_track(track, leaderboard)
+    cls, source = load_method(method)
+    results_dir = results_dir or str(home() / "leaderboard" / track.name)
+    records, digest, hparams = run_protocol(track, cls, init_args, source, results_dir=results_dir, progress=progress)
+    return write_entry(track, cls.__name__, records, init_args=init_args, hparams=hparams, source=source, pretrained_sha256=digest, leaderboard=leaderboard)
+
+
+def method_of(entry: dict) -> tuple[type, dict]:
+    """The method class an entry was made with; a method file must still hash to what the entry says."""
+    source = entry["source"]
+    if source["kind"] == "registered":
+        return load_method(entry["method"])
+    path = ROOT / source["file"] if (ROOT / source["file"]).exists() else Path(source["file"])
+    if not path.exists():
+        raise UnlearnBenchError(f"the method file {source['file']} of entry {entry['track']}/{entry['method']} does not exist")
+    if _sha256(path) != source["sha256"]:
+        raise UnlearnBenchError(f"the method file {source['file']} changed since entry {entry['track']}/{entry['method']} was made (sha256 differs)")
+    return load_method(f"{path}:{source['class']}")
+
+
+def compare_runs(claimed: dict, recomputed: dict, tolerance: float) -> list[str]:
+    """The differences beyond `tolerance` between a claimed run and a recomputed one (`cost/*` not compared)."""
+    problems = []
+    if (claimed.get("diverged") is None) != (recomputed.get("diverged") is None):
+        problems.append(f"seed {claimed['seed']} diverged: claimed {claimed.get('diverged')}, recomputed {recomputed.get('diverged')}")
+    for name, value in claimed["metrics"].items():
+        if name.startswith("cost/"):
+            continue
+        again = recomputed["metrics"].get(name, math.nan)
+        if value is None and again is None:
+            continue
+        if value is None or again is None or not math.isfinite(again) or abs(value - again) > tolerance:
+            problems.append(f"seed {claimed['seed']} {name}: claimed {value}, recomputed {again}")
+    return problems
+
+
+def verify(path: str | Path, seeds: list[int] | None = None, leaderboard: Path = LEADERBOARD, progress: bool = False) -> dict:
+    """Recompute an entry's runs (all, or those of `seeds`); raise `UnlearnBenchError` if a value differs beyond the tolerance."""
+    path = Path(path)
+    track = load_track(path.parent.name, leaderboard)
+    entry = load_entry(path, track)
+    cls, source = method_of(entry)
+    with tempfile.TemporaryDirectory(prefix="unlearnbench-verify-") as results_dir:
+        records, _, _ = run_protocol(track, cls, entry["config"]["init_args"], source, seeds=seeds, results_dir=results_dir, progress=progress)
+    recomputed = {r["seed"]: {"seed": r["seed"], "metrics": run_metrics(r), "diverged": r.get("diverged")} for r in records}
+    checked = [run for run in entry["runs"] if run["seed"] in recomputed]
+    problems = [p for run in checked for p in compare_runs(run, recomputed[run["seed"]], track.tolerance)]
+    compared = [(v, recomputed[run["seed"]]["metrics"].get(n)) for run in checked for n, v in run["metrics"].items() if not n.startswith("cost/")]
+    largest = max((abs(a - b) for a, b in compared if a is not None and b is not None), default=0.0)
+    report = {"entry": str(path), "track": track.name, "method": entry["method"], "seeds": sorted(recomputed), "numbers": len(compared),
+              "max_abs_difference": largest, "tolerance": track.tolerance, "problems": problems}
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise UnlearnBenchError(f"verify {path}: {len(problems)} value(s) differ beyond the tolerance {track.tolerance}: {shown}")
+    print(f"ok {entry['method']} on {track.name}: {len(compared)} values of seeds {sorted(recomputed)} within {track.tolerance} "
+          f"(largest difference {largest:.3g})", file=sys.stderr)
+    return report

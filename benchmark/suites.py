@@ -1,0 +1,173 @@
+"""Paper tables as one command each: `python cli.py suite NAME` runs a grid (k × seeds × methods) and
+prints the table in the paper's layout plus a companion table of the other measures.
+
+A suite fixes the dataset, the original model, the scenario grid, the rows (label → method and its
+hyperparameters) and the evaluation. Runs are result records under `<results>/suites/<name>/`; a run
+whose record exists with the same row configuration is read back, not repeated, so an interrupted
+suite resumes where it stopped. The tables are written to `--out` (default
+`leaderboard/suites/<name>.md`) with the exact command that produced them.
+
+Seed 000 (AAAI) Table 1: rows BEFORE / ORACLE / NEGGRAD / RAWP / ADV / ADV+IMP, column groups
+k ∈ {16, 64, 128, 256}, row groups D_f / D_r / D_test; the relabeling table (seed 001 Table 3) adds
+CORRECT and relabels instead of misclassifying. The CIFAR / ImageNet settings are the configs in
+`configs/papers/`; the suites here are their CPU variants on Fashion-MNIST (`--dataset digits` gives a
+quick check of the same grid).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from benchmark.aggregate import aggregate
+from benchmark.errors import UnlearnBenchError
+from benchmark.evaluation import Evaluation
+from benchmark.paths import atomic_write_bytes, home
+from benchmark.pretraining import Pretrained
+from benchmark.registry import Registry
+from benchmark.tables import align, is_fraction
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a paper table: its label there, the registered method and its hyperparameters."""
+
+    label: str
+    method: str
+    init: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A paper table: everything fixed but the method, and the rows to run."""
+
+    title: str
+    dataset: str
+    ks: tuple[int, ...]
+    rows: tuple[Row, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    relabel: bool = False
+    arch: str = "small_cnn"
+    evaluation: Evaluation = field(default_factory=lambda: Evaluation(mia=True, relearn=True))
+    main_metrics: tuple[str, ...] = ("forget/acc", "retain/acc", "test/acc")
+    companion_metrics: tuple[str, ...] = ("rt/epochs", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "cost/seconds")
+
+
+SUITES: Registry[Suite] = Registry("suite")
+# Every method's defaults are seed 000's (§Experimental details): rows give only what differs.
+
+SUITES.register("instancewise_table1")(Suite(
+    title="Seed 000 (AAAI) Table 1, CPU variant: misclassify k random mixed-label training images",
+    dataset="fashion_mnist",
+    ks=(16, 64, 128, 256),
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("ORACLE", "Oracle"),
+        Row("NEGGRAD", "NegGrad"),
+        Row("RAWP", "RAWP"),
+        Row("ADV", "Adv"),
+        Row("ADV+IMP", "AdvImp"),
+    ),
+))
+SUITES.register("instancewise_relabel")(Suite(
+    title="Seed 001 Table 3, CPU variant: relabel k random training images to a random other class",
+    dataset="fashion_mnist",
+    ks=(16, 64, 128, 256),
+    relabel=True,
+    main_metrics=("relabel/acc", "forget/acc", "retain/acc", "test/acc"),
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("CORRECT", "Correct"),
+        Row("ADV", "Adv", {"goal": "relabel"}),
+        Row("ADV+IMP", "AdvImp", {"goal": "relabel"}),
+    ),
+))
+
+SPLIT_LABELS = {"forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)"}
+
+
+def suite_dir(name: str, results_dir: str | None = None) -> Path:
+    return Path(results_dir) if results_dir else home() / "results" / "suites" / name
+
+
+def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: Path, progress: bool) -> dict:
+    """One run of one row (or its record, when an identical run already wrote one)."""
+    from benchmark import runner
+    from datamodules.scenarios import RandomInstances
+    from methods import METHODS
+
+    scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
+    scenario.setup()
+    config = {"command": "suite", "suite": name, "row": row.label, "method": row.method, "init": row.init, "evaluation": suite.evaluation.__dict__}
+    path = runner.run_path(row.method, suite.dataset, scenario.request.hash, seed, str(results_dir))
+    if path.exists():
+        record = json.loads(path.read_text())
+        if record.get("config") == json.loads(json.dumps(config)):
+            return record
+    method = METHODS.get(row.method)(**row.init)
+    return runner.run(method, scenario, Pretrained(arch=suite.arch), seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
+
+
+def _cell(row: dict | None, metric: str) -> str:
+    """mean ± std over the seeds (in % for accuracies and attacks); `nan (d/n)` when d of n runs diverged."""
+    entry = (row or {}).get("metrics", {}).get(metric)
+    if entry is None:
+        return "–"
+    if entry["mean"] != entry["mean"]:
+        return f"nan ({len(row['diverged'])}/{row['n']} diverged)" if row["diverged"] else "nan"
+    scale = 100.0 if is_fraction(metric) else 1.0
+    return f"{scale * entry['mean']:.2f} ± {scale * entry['std']:.2f}"
+
+
+def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
+    """The paper's layout (row groups per split, a row per method, a column per k) and the companion table."""
+    with_cost = [{**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")}} for r in records]
+    by = {(row["method"], row["scenario"]["k"]): row for row in aggregate(with_cost)}
+
+    def lines(metrics: tuple[str, ...], title) -> list[list[str]]:
+        return [[title(m) if i == 0 else "", row.label, *(_cell(by.get((row.method, k)), m) for k in suite.ks)]
+                for m in metrics for i, row in enumerate(suite.rows)]
+
+    header = [f"k = {k}" for k in suite.ks]
+    return (align(["", "", *header], lines(suite.main_metrics, lambda m: SPLIT_LABELS.get(m, m))),
+            align(["measure", "", *header], lines(suite.companion_metrics, str)))
+
+
+def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
+              results_dir: str | None = None, out: str | None = None, progress: bool | None = None) -> dict:
+    """Run a paper table (see `benchmark/suites.py`) and write its tables; interrupted suites resume.
+
+    Args:
+        name: the suite (`instancewise_table1`, `instancewise_relabel`).
+        dataset: run the same grid on another dataset (e.g. `digits` for a quick check).
+        seeds: the seeds (each is the forget request's seed and the unlearning run's seed).
+        ks: the forget-set sizes.
+        results_dir: where the runs' records go (default `$UNLEARNBENCH_HOME/results/suites/<name>`).
+        out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>].md`).
+        progress: progress bars (default: when standard error is a terminal).
+    """
+    suite = SUITES.get(name)
+    suite = replace(suite, **{k: tuple(v) if isinstance(v, list) else v for k, v in {"dataset": dataset, "seeds": seeds, "ks": ks}.items() if v is not None})
+    if any(k < 1 for k in suite.ks) or not suite.seeds:
+        raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
+    progress = sys.stderr.isatty() if progress is None else progress
+    folder = suite_dir(name if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}", results_dir)
+    start, records = time.perf_counter(), []
+    total = len(suite.ks) * len(suite.seeds) * len(suite.rows)
+    for k in suite.ks:
+        for seed in suite.seeds:
+            for row in suite.rows:
+                records.append(run_row(suite, name, row, k, seed, folder, progress))
+                print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    main, companion = tables(suite, records)
+    command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
+    text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
+            f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\nProduced by `{command}` in {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
+    target = Path(out) if out else Path("leaderboard") / "suites" / (f"{name}.md" if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}.md")
+    atomic_write_bytes(target, text.encode())
+    print(text)
+    return {"suite": suite, "records": records, "path": str(target)}

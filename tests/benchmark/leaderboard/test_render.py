@@ -1,0 +1,76 @@
+"""The renderer: tables and page from the entries alone, ranked by the track's rule, stable, up to date."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmark.leaderboard.entries import write_entry
+from benchmark.leaderboard.render import rank, render
+from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks, load_track
+from benchmark.leaderboard.entries import load_entries
+from tests.benchmark.leaderboard.conftest import fake_record, track_data, write_track
+
+RUNS = [{"seed": 0, "request": "a" * 64}, {"seed": 1, "request": "b" * 64}]
+RETRAIN = {"forget/acc": [0.90, 0.92], "retain/acc": [1.0, 1.0], "test/acc": [0.95, 0.96], "mia/svm_asr": [0.5, 0.5]}
+
+
+def shifted(by: float) -> dict:
+    return {name: [v - by for v in values] for name, values in RETRAIN.items()}
+
+
+@pytest.fixture
+def filled(leaderboard):
+    track = write_track(leaderboard, track_data("fake", RUNS))
+    for method, values, diverged in [("Retrain", RETRAIN, None), ("Original", shifted(-0.05), None), ("Close", shifted(0.01), None),
+                                     ("Far", shifted(0.3), None), ("Unstable", shifted(0.0), 1)]:
+        records = [fake_record(method, r["seed"], r["request"], {n: (None if diverged == r["seed"] else v[i]) for n, v in values.items()},
+                               {"epoch": 2, "step": 5} if diverged == r["seed"] else None) for i, r in enumerate(RUNS)]
+        write_entry(track, method, records, leaderboard=leaderboard)
+    return leaderboard, track
+
+
+def test_rows_follow_the_ranking_rule_and_references_are_listed_unranked(filled):
+    leaderboard, track = filled
+    rows = rank(track, load_entries(track, leaderboard))
+    assert [r["method"] for r in rows] == ["Retrain", "Close", "Original", "Far", "Unstable"]
+    assert [r["rank"] for r in rows] == [None, 1, None, 2, None]
+    assert rows[1]["avg_gap"] == pytest.approx(0.01) and rows[2]["avg_gap"] == pytest.approx(0.05)
+    assert rows[4]["avg_gap"] is None and rows[4]["notes"] == ["diverged in 1/2 runs"]
+
+
+def test_the_tables_show_every_row_with_nulls_and_flags(filled):
+    leaderboard, _ = filled
+    render(leaderboard)
+    readme = (leaderboard / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| rank | method | avg gap ↓ | `forget/acc` | `retain/acc` | `test/acc` |")
+    assert table[1].startswith("| ref. | Retrain (reference) | 0.00 ± 0.00 | 91.00 ± 1.41 |")
+    assert table[2].startswith("| 1 | Close | 1.00 ± 0.00 | 90.00 ± 1.41 |")
+    assert table[5].startswith("| — | Unstable | — | — | — |") and table[5].endswith("| diverged in 1/2 runs |")
+    page = (leaderboard / "index.html").read_text()
+    assert "<script src" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert page.count("<svg") == 1 and "Not plotted (no value): Unstable (diverged 1/2)" in page
+
+
+def test_rendering_twice_gives_identical_files(filled):
+    leaderboard, _ = filled
+    first = {p.name: p.read_bytes() for p in render(leaderboard)}
+    second = {p.name: p.read_bytes() for p in render(leaderboard)}
+    assert first == second and set(first) == {"README.md", "index.html"}
+
+
+def test_the_committed_readme_and_page_are_what_the_renderer_gives(tmp_path):
+    copy = tmp_path / "leaderboard"
+    shutil.copytree(LEADERBOARD, copy, ignore=shutil.ignore_patterns("*.png"))
+    render(copy)
+    for name in ("README.md", "index.html"):
+        assert (copy / name).read_text() == (LEADERBOARD / name).read_text(), f"leaderboard/{name} is stale: run `python cli.py render`"
+
+
+def test_every_committed_entry_is_valid():
+    entries = {name: load_entries(load_track(name)) for name in list_tracks()}
+    for track in ("digits-random10", "digits-class0"):
+        methods = {e["method"] for e in entries[track]}
+        assert {"Original", "Retrain", "FineTune", "NegGrad", "Correct", "Adv", "AdvImp", "Oracle", "RAWP"} <= methods, (track, methods)

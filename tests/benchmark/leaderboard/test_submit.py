@@ -1,0 +1,151 @@
+"""Submitting a method from a user's file, verifying the entry, and refusing what must be refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark import tools
+from benchmark.leaderboard.commands import COMMANDS
+from benchmark.leaderboard.schema import load_entry
+from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, load_track
+from cli import cli_main
+from datamodules.scenarios import RandomInstances
+from tests.benchmark.leaderboard.conftest import TINY_K, track_data, write_track
+
+EXAMPLE = "leaderboard/example_method.py:GentleAscent"
+
+BAD_METHODS = '''
+import torch
+import torch.nn.functional as F
+from datamodules.access import FORGET_ONLY
+from methods.base import UnlearningMethod
+
+
+class Raising(UnlearningMethod):
+    def training_step(self, batch, batch_idx):
+        raise RuntimeError("boom")
+
+
+class NanLoss(UnlearningMethod):
+    def training_step(self, batch, batch_idx):
+        x, y = batch["forget"]
+        return F.cross_entropy(self.model(x), y) * float("nan")
+
+
+class Greedy(UnlearningMethod):
+    data_access = FORGET_ONLY
+    train_splits = ("forget", "retain")
+
+    def training_step(self, batch, batch_idx):
+        return F.cross_entropy(self.model(batch["retain"][0]), batch["retain"][1])
+'''
+
+
+@pytest.fixture
+def tiny(leaderboard):
+    """A one-seed track forgetting TINY_K digits images (same original model as the digits tracks)."""
+    scenario = RandomInstances(k=TINY_K, seed=0, relabel=True)
+    scenario.setup()
+    return write_track(leaderboard, track_data("tiny", [{"seed": 0, "request": scenario.request.hash}]))
+
+
+def cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`python cli.py ARGS` in this process, the leaderboard commands in cli's dispatch; (exit status, last stderr line)."""
+    for name, command in COMMANDS.items():
+        monkeypatch.setitem(tools.TOOLS, name, command)
+    capsys.readouterr()
+    try:
+        cli_main(list(args))
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    return code, lines[-1] if lines else ""
+
+
+def test_submit_a_method_file_then_verify_and_a_changed_number_fails(tiny, leaderboard, monkeypatch, capsys):
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", EXAMPLE, "--track", "tiny", "--leaderboard", str(leaderboard))
+    assert code == 0
+    path = leaderboard / "entries" / "tiny" / "GentleAscent.json"
+    entry = load_entry(path, tiny)
+    assert entry["source"]["file"] == "leaderboard/example_method.py" and entry["source"]["class"] == "GentleAscent"
+    assert entry["config"]["hparams"]["lr"] == 1e-4 and entry["runs"][0]["pretrained_sha256"] == tiny.pretrained["sha256"]
+    assert "GentleAscent" in (leaderboard / "README.md").read_text() and "GentleAscent" in (leaderboard / "index.html").read_text()
+
+    code, _ = cli(monkeypatch, capsys, "verify", str(path))
+    assert code == 0
+
+    forged = json.loads(path.read_text())
+    value = forged["runs"][0]["metrics"]["test/acc"]
+    changed = value - 2 * tiny.tolerance if value > 0.5 else value + 2 * tiny.tolerance
+    forged["runs"][0]["metrics"]["test/acc"] = changed
+    forged["metrics"]["test/acc"].update(values=[changed], mean=changed)  # a well-formed entry with a false number
+    path.write_text(json.dumps(forged))
+    code, message = cli(monkeypatch, capsys, "verify", str(path))
+    assert code == 2
+    assert message.startswith("error: verify ") and f"seed 0 test/acc: claimed {changed}, recomputed {value}" in message
+
+
+@pytest.mark.parametrize("method, reason", [
+    ("Raising", "the method raised RuntimeError: boom at "),
+    ("NanLoss", "the training loss is not finite at the first step"),
+    ("Greedy", "Greedy declared access to forget set and cannot read the 'retain' split"),
+])
+def test_a_broken_method_file_is_one_line_and_writes_no_entry(method, reason, tiny, leaderboard, tmp_path, monkeypatch, capsys):
+    (tmp_path / "bad_methods.py").write_text(BAD_METHODS)
+    code, message = cli(monkeypatch, capsys, "submit", "--method", f"{tmp_path / 'bad_methods.py'}:{method}", "--track", "tiny",
+                        "--leaderboard", str(leaderboard))
+    assert code == 2
+    assert message.startswith(f"error: {method} on track tiny, seed 0: ") and reason in message and message.endswith("no entry written"), message
+    assert not (leaderboard / "entries").exists()
+
+
+def test_a_registered_method_and_init_args(tiny, leaderboard, monkeypatch, capsys):
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny", "--init_args", "{max_epochs: 1}",
+                  "--leaderboard", str(leaderboard), "--no_render")
+    assert code == 0
+    entry = load_entry(leaderboard / "entries" / "tiny" / "FineTune.json", tiny)
+    assert entry["source"] == {"kind": "registered"} and entry["config"]["init_args"] == {"max_epochs": 1}
+    assert entry["runs"][0]["metrics"]["cost/epochs"] == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["pretrained"].update(sha256="0" * 64), "the local original small_cnn (recipe digits, seed 0) hashes to"),
+    (lambda d: d["runs"][0].update(request="0" * 64), "tiny, seed 0: the local forget request hashes to"),
+    (lambda d: d["pretrained"].update(arch="resnet9000"), "unknown model 'resnet9000'"),
+])
+def test_submit_refuses_a_setup_that_does_not_hash_to_the_track(change, message, tiny, leaderboard, monkeypatch, capsys):
+    data = track_data("tiny", list(tiny.runs))
+    change(data)
+    write_track(leaderboard, data)
+    code, line = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny", "--leaderboard", str(leaderboard))
+    assert code == 2 and line.startswith("error: ") and message in line, line
+    assert not (leaderboard / "entries").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "Forgetful", "--track", "digits-class0"], "unknown method 'Forgetful'; known: Adv, AdvImp"),
+    (["--method", "FineTune", "--track", "nope"], "unknown track 'nope'; known: digits-class0, digits-random10"),
+    (["--method", "missing.py:X", "--track", "digits-class0"], "method file missing.py does not exist"),
+    (["--method", f"{EXAMPLE}x", "--track", "digits-class0"], "no class 'GentleAscentx'; its UnlearningMethod subclasses: GentleAscent"),
+    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{lr: 0.1, speed: 2}"], "FineTune does not accept the arguments ['lr', 'speed']"),
+])
+def test_bad_submit_arguments_are_one_line(args, message, leaderboard, monkeypatch, capsys):
+    code, line = cli(monkeypatch, capsys, "submit", *args, "--leaderboard", str(leaderboard))
+    assert code == 2 and line.startswith("error: ") and message in line, line
+
+
+def test_the_committed_tracks_are_valid_and_stamped():
+    from benchmark.leaderboard.tracks import list_tracks
+
+    names = list_tracks()
+    assert {"digits-random10", "digits-class0"} <= set(names)
+    for name in names:
+        track = load_track(name)
+        assert track.path == LEADERBOARD / "tracks" / f"{name}.yaml" and track.ranking.reference == "Retrain"
+        if name.startswith("digits"):
+            assert track.pretrained["sha256"] and all(r["request"] for r in track.runs)
+    guide = (ROOT / "README.md").read_text().split("## Leaderboard: adding your method in four steps")[1].split("\n## ")[0]
+    assert "example_method.py:GentleAscent" in guide and (ROOT / "leaderboard" / "example_method.py").exists()
