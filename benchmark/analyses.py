@@ -15,16 +15,9 @@ import torch
 
 from benchmark import runner
 from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation, write_figures
-from benchmark.figures import plot_tsne
-from benchmark.pretraining import Pretrained, load_checkpoint
-from benchmark.representations import penultimate_features, tsne_embedding
+from benchmark.evaluation import tsne_figure, write_run_figures
+from benchmark.pretraining import Pretrained, build_model, load_checkpoint
 from datamodules.scenarios import RequestFile, UnlearningScenario
-from methods import UnlearningMethod
-
-TSNE_SAMPLES = 500
-"""Samples of D_f and of D_r in a t-SNE plot (as `write_figures`)."""
-
 
 def read_record(path: str | Path) -> dict:
     path = Path(path)
@@ -58,16 +51,6 @@ def scenario_of(record: dict, data_root: str | None = None) -> UnlearningScenari
     return scenario
 
 
-def tsne_figure(model: torch.nn.Module, scenario: UnlearningScenario, path: Path, *, method: str, seed: int = 0) -> Path:
-    """t-SNE of `model`'s penultimate features on D_f (triangles) and D_r (dots), coloured by true label (seed 000 Fig. 3)."""
-    features_f, labels_f = penultimate_features(model, scenario.eval_loader("forget", shard=False), max_samples=TSNE_SAMPLES)
-    features_r, labels_r = penultimate_features(model, scenario.eval_loader("retain", shard=False), max_samples=TSNE_SAMPLES)
-    embedding = tsne_embedding(torch.cat([features_f, features_r]), seed=seed)
-    is_forget = torch.cat([torch.ones(len(labels_f), dtype=torch.bool), torch.zeros(len(labels_r), dtype=torch.bool)])
-    return plot_tsne(embedding, torch.cat([labels_f, labels_r]).numpy(), path, method=method, split="forget vs retain",
-                     forget_mask=is_forget.numpy(), class_names=scenario.info.class_names)
-
-
 def analyze(record: str, data_root: str | None = None, seed: int = 0, device: str | None = None) -> list[Path]:
     """Write the qualitative analyses of seed 000 for a finished run as PNGs in `<record>-figures/` beside its record.
 
@@ -87,15 +70,14 @@ def analyze(record: str, data_root: str | None = None, seed: int = 0, device: st
     run = read_record(path)
     scenario = scenario_of(run, data_root)
     pretrained = Pretrained(**{key: run["pretrained"][key] for key in ("arch", "recipe", "seed", "checkpoint")})
-    # `write_figures` reads a method's name, model, original and number of classes: a stand-in named like the run's method holds them.
-    method = type(run["method"], (UnlearningMethod,), {})()
-    method.attach(runner.obtain_original(scenario, pretrained, progress=False), scenario, pretrained, Evaluation(mia=False))
-    load_checkpoint(run["weights"], method.model)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    method.model.to(device)
-    method.original.to(device)
+    original = runner.obtain_original(scenario, pretrained, progress=False).to(device).eval()
+    model = build_model(pretrained.arch, scenario.info, 0)
+    load_checkpoint(run["weights"], model)
+    model = model.to(device).eval()
     folder = path.with_name(path.stem + "-figures")
-    figures = [*write_figures(method, scenario, folder, seed), tsne_figure(method.original, scenario, folder / "tsne_before.png", method="before unlearning", seed=seed)]
+    figures = [*write_run_figures(run["method"], model, original, scenario, folder, seed),
+               tsne_figure(original, scenario, folder / "tsne_before.png", method="before unlearning", seed=seed)]
     for figure in figures:
         print(figure)
     return figures

@@ -142,22 +142,36 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
 
 def write_figures(method, scenario, folder: Path, seed: int = 0, retrain: nn.Module | None = None) -> list[Path]:
     """The figures of seed 000 Figs. 2-4 and seed 002 Figs. 2-4 for this run, as PNG files in `folder`."""
-    name, model, original = type(method).__name__, method.model, method.original
+    return write_run_figures(type(method).__name__, method.model, method.original, scenario, folder, seed, retrain)
+
+
+def write_run_figures(name: str, model: nn.Module, original: nn.Module, scenario, folder: Path, seed: int = 0, retrain: nn.Module | None = None) -> list[Path]:
+    """`write_figures` for a model unlearned from `original` by the method called `name`."""
     forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
-    classes = scenario.info.class_names
+    classes, num_classes = scenario.info.class_names, scenario.info.num_classes
     folder.mkdir(parents=True, exist_ok=True)
-    confusion = label_confusion(predictions(original, forget), predictions(model, forget), method.num_classes)
-    features_f, labels_f = penultimate_features(model, forget, max_samples=500)
-    features_r, labels_r = penultimate_features(model, retain, max_samples=500)
-    embedding = tsne_embedding(torch.cat([features_f, features_r]), seed=seed)
-    is_forget = torch.cat([torch.ones(len(labels_f), dtype=torch.bool), torch.zeros(len(labels_r), dtype=torch.bool)])
+    confusion = label_confusion(predictions(original, forget), predictions(model, forget), num_classes)
     return [
         plot_weight_distance(weight_distance(model, original), folder / "weight_distance.png", method=name, split="all layers",
                              retrain=weight_distance(retrain, original) if retrain is not None else None),
-        plot_prediction_distribution(prediction_distribution(model, forget, method.num_classes), folder / "prediction_distribution.png", method=name, split="forget", class_names=classes,
-                                     retrain=prediction_distribution(retrain, forget, method.num_classes) if retrain is not None else None),
+        plot_prediction_distribution(prediction_distribution(model, forget, num_classes), folder / "prediction_distribution.png", method=name, split="forget", class_names=classes,
+                                     retrain=prediction_distribution(retrain, forget, num_classes) if retrain is not None else None),
         plot_confusion(confusion, folder / "confusion_forget.png", method=name, split="forget", class_names=classes),
         plot_cka(layerwise_cka(original, model, forget), folder / "cka_forget.png", method=name, split="forget"),
         plot_cka(layerwise_cka(original, model, retain), folder / "cka_retain.png", method=name, split="retain"),
-        plot_tsne(embedding, torch.cat([labels_f, labels_r]).numpy(), folder / "tsne.png", method=name, split="forget vs retain", forget_mask=is_forget.numpy(), class_names=classes),
+        tsne_figure(model, scenario, folder / "tsne.png", method=name, seed=seed),
     ]
+
+
+TSNE_SAMPLES = 500
+"""Samples of D_f and of D_r in a t-SNE plot."""
+
+
+def tsne_figure(model: nn.Module, scenario, path: Path, *, method: str, seed: int = 0) -> Path:
+    """t-SNE of `model`'s penultimate features on D_f (triangles) and D_r (dots), coloured by true label (seed 000 Fig. 3)."""
+    features_f, labels_f = penultimate_features(model, scenario.eval_loader("forget", shard=False), max_samples=TSNE_SAMPLES)
+    features_r, labels_r = penultimate_features(model, scenario.eval_loader("retain", shard=False), max_samples=TSNE_SAMPLES)
+    embedding = tsne_embedding(torch.cat([features_f, features_r]), seed=seed)
+    is_forget = torch.cat([torch.ones(len(labels_f), dtype=torch.bool), torch.zeros(len(labels_r), dtype=torch.bool)])
+    return plot_tsne(embedding, torch.cat([labels_f, labels_r]).numpy(), path, method=method, split="forget vs retain",
+                     forget_mask=is_forget.numpy(), class_names=scenario.info.class_names)

@@ -179,6 +179,7 @@ def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path):
     assert run_cli("test", *args).returncode == 0
     (tested,) = records_in(tmp_path)
     assert tested["metrics"] == fitted["metrics"]
+    assert tested["timings"]["cost/seconds"] == fitted["timings"]["cost/seconds"]  # the cost of making the tested model
 
 
 def test_datasets_command_lists_every_dataset_and_where_it_is_expected(capsys):
