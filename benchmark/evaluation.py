@@ -115,6 +115,12 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
     model, original, device = method.model, method.original, method.device
     forget, retain = scenario.eval_loader("forget", shard=False), scenario.eval_loader("retain", shard=False)
     results: dict[str, float] = {}
+    broken = any(math.isnan(v) for k, v in method.results.items() if k.endswith("/acc")) or not all(torch.isfinite(p).all() for p in model.parameters())
+    if broken:  # a model with non-finite outputs gets NaN, never a number measured from NaN logits
+        names = [*(["rt/epochs", "rt/reached"] if evaluation.relearn else []),
+                 *(["dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern"] if evaluation.representations or evaluation.figures else []),
+                 *(["mia/ulira_acc", "mia/ulira_auc"] if evaluation.ulira else [])]
+        return {name: math.nan for name in names}
     if evaluation.curves and method.curves:
         results.update({name.replace("/acc", "/volatility"): volatility(curve) for name, curve in method.curves.items()})
     if evaluation.relearn:

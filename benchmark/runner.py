@@ -170,7 +170,8 @@ def write_record(record: dict, path: Path, method: pl.LightningModule | None = N
     speedup = speedup_over_retrain(record, str(path.parents[2]))
     if speedup is not None:
         record = {**record, "timings": {**record["timings"], "cost/speedup_vs_retrain": speedup}}
-    if method is not None and scenario is not None and method.evaluation.figures:
+    broken = any(v is None for k, v in record["metrics"].items() if k.endswith("/acc"))  # non-finite outputs: nothing to draw
+    if method is not None and scenario is not None and method.evaluation.figures and not broken:
         retrain = retrain_reference(method, scenario, record["seed"], str(path.parents[2]))
         figures = write_figures(method, scenario, path.with_name(path.stem + "-figures"), method.evaluation.seed, retrain)
         record = {**record, "figures": [str(f) for f in figures]}

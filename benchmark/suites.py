@@ -51,6 +51,8 @@ class Suite:
     rows: tuple[Row, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
     relabel: bool = False
+    k_cl: int | None = None
+    """Continual suites: images per step; `ks` are then the cumulative sizes read off the stream (multiples of k_cl)."""
     arch: str = "small_cnn"
     evaluation: Evaluation = field(default_factory=lambda: Evaluation(mia=True, relearn=True))
     main_metrics: tuple[str, ...] = ("forget/acc", "retain/acc", "test/acc")
@@ -87,7 +89,21 @@ SUITES.register("instancewise_relabel")(Suite(
     ),
 ))
 
-SPLIT_LABELS = {"forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)"}
+SUITES.register("instancewise_continual")(Suite(
+    title="Seed 000 (AAAI) Table 3 / seed 001 Table 5, CPU variant: continual unlearning, k_CL = 8 images per step",
+    dataset="fashion_mnist",
+    ks=(8, 16, 64, 128),
+    k_cl=8,
+    main_metrics=("forgotten/acc", "retain/acc", "test/acc"),
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("NEGGRAD", "NegGrad"),
+        Row("ADV", "Adv"),
+        Row("ADV+IMP", "AdvImp"),
+    ),
+))
+
+SPLIT_LABELS = {"forgotten/acc": "D_f so far (↓)", "forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)"}
 
 
 def suite_dir(name: str, results_dir: str | None = None) -> Path:
@@ -112,6 +128,25 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
     return runner.run(method, scenario, Pretrained(arch=suite.arch), seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
 
 
+def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool) -> list[dict]:
+    """Each row over one stream per seed (`benchmark.continual.run_stream`, resumable); the records at the `ks` read points."""
+    from benchmark.continual import run_stream, write_stream
+    from methods import METHODS
+
+    if any(k % suite.k_cl for k in suite.ks):
+        raise UnlearnBenchError(f"suite {name}: every k must be a multiple of k_cl={suite.k_cl}, got ks={list(suite.ks)}")
+    steps, records = max(suite.ks) // suite.k_cl, []
+    for seed in suite.seeds:
+        stream = write_stream(suite.dataset, suite.k_cl, steps, seed, suite.relabel, request_dir=str(results_dir / "streams"))
+        for row in suite.rows:
+            config = {"command": "suite", "suite": name, "row": row.label, "method": row.method, "init": row.init}
+            steps_run = run_stream(METHODS.get(row.method)(**row.init), stream, Pretrained(arch=suite.arch), seed=seed, steps=steps,
+                                   results_dir=str(results_dir / row.label), progress=progress, config=config, evaluation=suite.evaluation)
+            records += [{**r, "config": {**r["config"], **config}} for r in steps_run if r["scenario"]["k"] in suite.ks]
+            print(f"{row.label} seed={seed}: {steps} steps done", file=sys.stderr, flush=True)
+    return records
+
+
 def _cell(row: dict | None, metric: str) -> str:
     """mean ± std over the seeds (in % for accuracies and attacks); `nan (d/n)` when d of n runs diverged."""
     entry = (row or {}).get("metrics", {}).get(metric)
@@ -125,7 +160,8 @@ def _cell(row: dict | None, metric: str) -> str:
 
 def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
     """The paper's layout (row groups per split, a row per method, a column per k) and the companion table."""
-    with_cost = [{**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")}} for r in records]
+    with_cost = [{**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")},
+                  "scenario": {k: v for k, v in r["scenario"].items() if k != "stream"}} for r in records]  # a stream per seed
     by = {(row["method"], row["scenario"]["k"]): row for row in aggregate(with_cost)}
 
     def lines(metrics: tuple[str, ...], title) -> list[list[str]]:
@@ -158,11 +194,14 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     folder = suite_dir(name if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}", results_dir)
     start, records = time.perf_counter(), []
     total = len(suite.ks) * len(suite.seeds) * len(suite.rows)
-    for k in suite.ks:
-        for seed in suite.seeds:
-            for row in suite.rows:
-                records.append(run_row(suite, name, row, k, seed, folder, progress))
-                print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    if suite.k_cl:
+        records = run_continual(suite, name, folder, progress)
+    else:
+        for k in suite.ks:
+            for seed in suite.seeds:
+                for row in suite.rows:
+                    records.append(run_row(suite, name, row, k, seed, folder, progress))
+                    print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     main, companion = tables(suite, records)
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "

@@ -162,6 +162,8 @@ class UnlearningMethod(pl.LightningModule):
 
     def on_fit_end(self) -> None:
         self.cost["cost/seconds"] = time.perf_counter() - self._fit_start - self._curve_seconds
+        if self.diverged is None and not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            self.diverged = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}  # the last step made the weights non-finite
         self.cost["cost/epochs"] = self.trainer.current_epoch
         self.cost["cost/steps"] = self.trainer.global_step
         self.cost["cost/peak_memory_mb"] = peak_memory_mb(self.device)
