@@ -67,12 +67,11 @@ def main(page: Path = LEADERBOARD / "index.html", out: Path = LEADERBOARD / "scr
     reason = missing()
     if reason:
         sys.exit(f"error: {reason}")
-    driver = browser()
+    driver = browser(height=1600)
     try:
         driver.get(Path(page).resolve().as_uri())
         table = driver.find_element(By.CSS_SELECTOR, "table.board")
         click_header(table, key)
-        table.find_element(By.CSS_SELECTOR, "tbody tr td:nth-child(2) summary").click()
         driver.save_screenshot(str(out))
     finally:
         driver.quit()
