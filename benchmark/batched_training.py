@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, stack_module_state, vmap
+from torch.func import functional_call, stack_module_state, vmap
 
 from benchmark.errors import UnlearnBenchError
 from benchmark.pretraining import Recipe, build_model
@@ -100,11 +100,7 @@ def train_models(
 def _train_stacked(models, images, labels, orders, recipe, epochs, steps, pixels, augment) -> list[nn.Module]:
     params, buffers = stack_module_state(models)
     template = copy.deepcopy(models[0]).to("meta")
-
-    def loss_of(p, b, x, y):
-        return F.cross_entropy(functional_call(template, (p, b), (x,)), y)
-
-    gradients = vmap(grad(loss_of))
+    forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
     optimizer = recipe.make_optimizer(list(params.values()))
     scheduler = _schedule(optimizer, recipe)
     count = len(models)
@@ -114,9 +110,11 @@ def _train_stacked(models, images, labels, orders, recipe, epochs, steps, pixels
             x = pixels(images[index.reshape(-1)])
             if augment:
                 x = augment(x)
-            x = x.reshape(count, index.shape[1], *x.shape[1:])
-            for tensor, g in zip(params.values(), gradients(params, buffers, x, labels[index]).values(), strict=True):
-                tensor.grad = g
+            logits = forward(params, buffers, x.reshape(count, index.shape[1], *x.shape[1:]))
+            # the sum over models of each model's mean loss: its gradient w.r.t. model m's parameters is model m's own
+            loss = F.cross_entropy(logits.flatten(0, 1), labels[index].reshape(-1), reduction="sum") / index.shape[1]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
             optimizer.step()
         if scheduler:
             scheduler.step()

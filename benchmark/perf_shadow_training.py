@@ -1,7 +1,7 @@
 """Benchmark: U-LiRA's shadow models trained in one batch vs one after another (issue 5: ≥ 2×).
 
 Both paths are `benchmark.batched_training.train_models` on the same data, recipe and seeds:
-`batched=True` (parameters stacked, `torch.func.vmap(grad(...))`, one optimizer over the stacked
+`batched=True` (parameters stacked, `torch.func.vmap` forward, one backward, one optimizer over the stacked
 tensors) and `batched=False` (a plain PyTorch loop, model after model). Each is timed `--repeats`
 times, alternating, for `--models` models over `--epochs` epochs of the dataset's recipe; the
 headline is the ratio of the median throughputs (model-epochs per second), shown beside the ratio of

@@ -126,7 +126,7 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "method": type(method).__name__,
         "dataset": scenario.info.name,
         "scenario": dict(scenario.request.scenario),
-        "request": {"hash": scenario.request.hash, "path": str(scenario.request_path), "num_forget": len(scenario.splits["forget"])},
+        "request": {"hash": scenario.request.hash, "path": str(scenario.request_path), "num_forget": len(scenario.request.forget_indices) or len(scenario.splits["forget"])},
         "pretrained": {"arch": pretrained.arch, "recipe": pretrained.recipe_name(scenario.info.name), "seed": pretrained.seed, "checkpoint": pretrained.checkpoint},
         "seed": seed,
         "metrics": {name: None if math.isnan(value) else value for name, value in method.results.items()},
@@ -154,7 +154,7 @@ def run_path(method: str, dataset: str, request_hash: str, seed: int, results_di
 
 def load_unlearned(method, scenario: UnlearningScenario, seed: int, results_dir: str | None = None) -> None:
     """Put the weights a previous `fit` of this method, request and seed saved into `method.model`, and that
-    fit's cost, stop and divergence into `method` (they describe how the model was made, so the test's record keeps them)."""
+    fit's cost, stop, divergence and curves into `method` (they describe how the model was made, so the test's record keeps them)."""
     path = run_path(type(method).__name__, scenario.info.name, scenario.request.hash, seed, results_dir).with_suffix(".pt")
     if not path.exists():
         raise UnlearnBenchError(f"no unlearned {type(method).__name__} model for request {scenario.request.hash[:16]} and seed {seed} at {path}; "
@@ -162,7 +162,7 @@ def load_unlearned(method, scenario: UnlearningScenario, seed: int, results_dir:
     load_checkpoint(path, method.model)
     fitted = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
     method.cost = {k: v for k, v in fitted.get("timings", {}).items() if k.startswith("cost/") and k != "cost/speedup_vs_retrain"}
-    method.stopped_at, method.diverged = fitted.get("stopped_at"), fitted.get("diverged")
+    method.stopped_at, method.diverged, method.curves = fitted.get("stopped_at"), fitted.get("diverged"), fitted.get("curves", {})
 
 
 def write_record(record: dict, path: Path, method: pl.LightningModule | None = None, scenario: UnlearningScenario | None = None) -> dict:

@@ -55,6 +55,8 @@ class Suite:
     """Continual suites: images per step; `ks` are then the cumulative sizes read off the stream (multiples of k_cl)."""
     arch: str = "small_cnn"
     evaluation: Evaluation = field(default_factory=lambda: Evaluation(mia=True, relearn=True))
+    track: str | None = None
+    """The leaderboard track of each k (`{k}` is replaced): the suite's runs become those tracks' entries."""
     main_metrics: tuple[str, ...] = ("forget/acc", "retain/acc", "test/acc")
     companion_metrics: tuple[str, ...] = ("rt/epochs", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "cost/seconds")
 
@@ -66,6 +68,7 @@ SUITES.register("instancewise_table1")(Suite(
     title="Seed 000 (AAAI) Table 1, CPU variant: misclassify k random mixed-label training images",
     dataset="fashion_mnist",
     ks=(16, 64, 128, 256),
+    track="fashion_mnist-random-k{k}",
     rows=(
         Row("BEFORE", "Original"),
         Row("ORACLE", "Oracle"),
@@ -80,6 +83,7 @@ SUITES.register("instancewise_relabel")(Suite(
     dataset="fashion_mnist",
     ks=(16, 64, 128, 256),
     relabel=True,
+    track="fashion_mnist-relabel-k{k}",
     main_metrics=("relabel/acc", "forget/acc", "retain/acc", "test/acc"),
     rows=(
         Row("BEFORE", "Original"),
@@ -203,10 +207,32 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
                     records.append(run_row(suite, name, row, k, seed, folder, progress))
                     print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     main, companion = tables(suite, records)
+    entries = write_entries(suite, records) if suite.track and suite == replace(SUITES.get(name), seeds=suite.seeds, ks=suite.ks) else []
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
             f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\nProduced by `{command}` in {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
     target = Path(out) if out else Path("leaderboard") / "suites" / (f"{name}.md" if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}.md")
     atomic_write_bytes(target, text.encode())
     print(text)
-    return {"suite": suite, "records": records, "path": str(target)}
+    for entry in entries:
+        print(f"leaderboard entry: {entry}")
+    return {"suite": suite, "records": records, "path": str(target), "entries": entries}
+
+
+def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = None) -> list[str]:
+    """Each row's runs of each k as an entry of the k's track, when they cover all the track's seeds
+    (so paper tables and leaderboard are the same data); `cli.py render` then shows them."""
+    from benchmark.leaderboard.entries import write_entry
+    from benchmark.leaderboard.tracks import LEADERBOARD, load_track
+
+    leaderboard = leaderboard or LEADERBOARD
+    written = []
+    for k in suite.ks:
+        track = load_track(suite.track.format(k=k), leaderboard)
+        for row in suite.rows:
+            runs = [r for r in records if r["method"] == row.method and r["scenario"]["k"] == k]
+            if sorted(r["seed"] for r in runs) != track.seeds:
+                print(f"no entry for {row.label} on {track.name}: the suite ran seeds {sorted(r['seed'] for r in runs)}, the track has {track.seeds}", file=sys.stderr)
+                continue
+            written.append(str(write_entry(track, row.method, runs, init_args=row.init, leaderboard=leaderboard)))
+    return written

@@ -15,6 +15,7 @@ are not compared), or a value is null on one side only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+
+import torch
 
 from benchmark.errors import UnlearnBenchError
 from benchmark.leaderboard.entries import run_metrics, write_entry
@@ -96,8 +99,6 @@ def instantiate(cls: type, init_args: dict):
 def run_protocol(track: Track, cls: type, init_args: dict | None = None, source: dict | None = None, seeds: list[int] | None = None,
                  results_dir: str | None = None, progress: bool = False) -> tuple[list[dict], str, dict]:
     """Run `cls(**init_args)` on the track's runs (all, or those of `seeds`); return (records, original hash, hparams)."""
-    from benchmark import runner
-
     if track.kind != "single":
         raise UnlearnBenchError(f"track {track.name} is a {track.kind} track: its runs are streams of steps, run by `cli.py suite`, not by submit")
     init_args = dict(init_args or {})
@@ -110,33 +111,53 @@ def run_protocol(track: Track, cls: type, init_args: dict | None = None, source:
         user_file = Path(source["file"])
     name = cls.__name__
     records, digest, hparams = [], None, {}
-    for run in track.runs:
-        if seeds is not None and run["seed"] not in seeds:
-            continue
-        seed = run["seed"]
-        scenario = setup_run(track, seed)
-        digest = check_original(track, scenario)
-        where = f"{name} on track {track.name}, seed {seed}"
-        try:
-            method = instantiate(cls, init_args)
-            hparams = json.loads(json.dumps(dict(getattr(method, "hparams", {})), default=str))
-            config = {"command": "submit", "track": track.name, "method": name, "init_args": init_args, "hparams": hparams}
-            record = runner.run(method, scenario, track.make_pretrained(), seed=seed, results_dir=results_dir, progress=progress,
-                                evaluation=track.make_evaluation(), config=config)
-        except UnlearnBenchError as error:
-            raise UnlearnBenchError(f"{where}: {error}; no entry written") from error
-        except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)
-            if user_file is None:
-                raise
-            raise UnlearnBenchError(f"{where}: the method raised {_describe(error, user_file)}; no entry written") from error
-        diverged = record.get("diverged")
-        if diverged and diverged.get("epoch", 0) == 0 and diverged.get("step", 0) <= 1:
-            raise UnlearnBenchError(f"{where}: the training loss is not finite at the first step (a loss must be finite on the original "
-                                    "model; a training that diverges later is recorded as diverged); no entry written")
-        records.append(record)
+    with one_thread():
+        for run in track.runs:
+            if seeds is None or run["seed"] in seeds:
+                record, digest, hparams = _run_one(track, cls, init_args, run["seed"], user_file, results_dir, progress)
+                records.append(record)
     if not records:
         raise UnlearnBenchError(f"track {track.name} has no run with seed(s) {seeds}; its seeds: {track.seeds}")
     return records, digest, hparams
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Tracks run on one CPU thread: a run's numbers then do not depend on how many cores the machine has
+    (the order of floating-point sums in multi-threaded kernels does, and unlearning can amplify it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_one(track: Track, cls: type, init_args: dict, seed: int, user_file: Path | None, results_dir: str | None, progress: bool) -> tuple[dict, str, dict]:
+    """One run of the track's protocol: (its record, the original model's hash, the method's hparams)."""
+    from benchmark import runner
+
+    name = cls.__name__
+    scenario = setup_run(track, seed)
+    digest = check_original(track, scenario)
+    where = f"{name} on track {track.name}, seed {seed}"
+    try:
+        method = instantiate(cls, init_args)
+        hparams = json.loads(json.dumps(dict(getattr(method, "hparams", {})), default=str))
+        config = {"command": "submit", "track": track.name, "method": name, "init_args": init_args, "hparams": hparams}
+        record = runner.run(method, scenario, track.make_pretrained(), seed=seed, results_dir=results_dir, progress=progress,
+                            evaluation=track.make_evaluation(), config=config)
+    except UnlearnBenchError as error:
+        raise UnlearnBenchError(f"{where}: {error}; no entry written") from error
+    except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)
+        if user_file is None:
+            raise
+        raise UnlearnBenchError(f"{where}: the method raised {_describe(error, user_file)}; no entry written") from error
+    diverged = record.get("diverged")
+    if diverged and diverged.get("epoch", 0) == 0 and diverged.get("step", 0) <= 1:
+        raise UnlearnBenchError(f"{where}: the training loss is not finite at the first step (a loss must be finite on the original "
+                                "model; a training that diverges later is recorded as diverged); no entry written")
+    return record, digest, hparams
 
 
 def submit(track: str | Track, method: str, init_args: dict | None = None, leaderboard: Path = LEADERBOARD,

@@ -50,3 +50,33 @@ def test_bad_grid_is_one_line():
         run_suite("instancewise_table1", ks=[0])
     with pytest.raises(UnlearnBenchError, match="multiple of k_cl"):
         run_suite("instancewise_continual", dataset="digits", ks=[12], seeds=[0])
+
+
+def test_the_runs_of_each_k_become_the_entries_of_its_track(tiny, tmp_path):
+    from dataclasses import replace
+
+    import yaml
+
+    from benchmark.leaderboard.entries import load_entries
+    from benchmark.leaderboard.tracks import load_track
+    from benchmark.suites import write_entries
+    from datamodules.scenarios import RandomInstances
+    from tests.benchmark.leaderboard.conftest import track_data
+
+    _, result = tiny
+    (tmp_path / "tracks").mkdir()
+    for k in TINY.ks:
+        runs = []
+        for seed in TINY.seeds:
+            scenario = RandomInstances(k=k, seed=seed)
+            scenario.setup()
+            runs.append({"seed": seed, "request": scenario.request.hash})
+        data = track_data(f"tiny-k{k}", runs)
+        data["scenario"]["init_args"] = {"dataset": "digits", "k": k, "relabel": False}
+        (tmp_path / "tracks" / f"tiny-k{k}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    written = write_entries(replace(TINY, track="tiny-k{k}"), result["records"], leaderboard=tmp_path)
+    assert len(written) == len(TINY.ks) * len(TINY.rows)
+    entries = load_entries(load_track("tiny-k8", tmp_path))
+    finetune = next(e for e in entries if e["method"] == "FineTune")
+    assert finetune["config"]["init_args"] == {"max_epochs": 1}
+    assert [run["seed"] for run in finetune["runs"]] == [0, 1]
