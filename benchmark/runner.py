@@ -91,9 +91,9 @@ def retrain_reference(method, scenario: UnlearningScenario, seed: int, results_d
 
 def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float | None:
     """Retrain's `cost/seconds` over this run's, for the same request and seed on the same machine and device
-    count (None when there is no such Retrain record)."""
+    count (None when there is no such Retrain record, or when the run took no step, as Original)."""
     path = run_path("Retrain", record["dataset"], record["request"]["hash"], record["seed"], results_dir)
-    if record["method"] == "Retrain" or not path.exists():
+    if record["method"] == "Retrain" or not path.exists() or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
         return None
     retrain = json.loads(path.read_text())
     seconds, reference = record["timings"].get("cost/seconds"), retrain.get("timings", {}).get("cost/seconds")

@@ -168,6 +168,9 @@ def test_compare_prints_the_four_methods_and_repeats_exactly(capsys, tmp_path):
     assert "| forget/acc | retain/acc | test/acc |" in table
     assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
     assert first[0]["metrics"]["forget/acc"] >= 0.99
+    finetune = first[2]["timings"]  # Retrain ran before it on the same request: Retrain's cost over FineTune's
+    assert finetune["cost/speedup_vs_retrain"] == first[1]["timings"]["cost/seconds"] / finetune["cost/seconds"]
+    assert "cost/speedup_vs_retrain" not in second[0]["timings"]  # Original unlearns nothing: no speed-up to report
 
 
 def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path):

@@ -80,7 +80,7 @@ def smoke_records(tmp_path_factory):
 def test_end_to_end_on_digits_writes_both_numbers(smoke_records):
     for record in smoke_records.values():
         assert 0.0 <= record["metrics"]["mia/ulira_acc"] <= 1.0 and 0.0 <= record["metrics"]["mia/ulira_auc"] <= 1.0
-    assert smoke_records["Original"]["timings"]["cost/speedup_vs_retrain"] > 1.0
+    assert "cost/speedup_vs_retrain" not in smoke_records["Original"]["timings"]  # Original unlearns nothing
 
 
 def test_shadows_are_cached_per_request(smoke_records, tmp_path):
