@@ -8,7 +8,6 @@ not run again, so an interrupted stream resumes where it stopped.
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from dataclasses import replace
@@ -57,7 +56,7 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
         else:
             data = {"class_path": f"{ContinualStep.__module__}.ContinualStep", "init_args": {"stream": str(stream), "step": step, **scenario_kwargs}}
             model = {"class_path": f"{type(method).__module__}.{name}", "init_args": dict(method.hparams)}
-            record = runner.run(copy.deepcopy(method), scenario, start, seed=seed, trainer_kwargs=trainer_kwargs, results_dir=results_dir,
+            record = runner.run(method.fresh_copy(), scenario, start, seed=seed, trainer_kwargs=trainer_kwargs, results_dir=results_dir,
                                 config={**(config or {}), "model": model, "data": data}, progress=progress, evaluation=evaluation)
         checkpoint = record["weights"]
         records.append(record)
