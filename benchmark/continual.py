@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,9 +39,14 @@ def write_stream(dataset: str = "digits", k_cl: int = 8, steps: int = 16, seed: 
 
 def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrained, seed: int = 0, steps: int | None = None,
                evaluation: Evaluation | None = None, trainer_kwargs: dict | None = None, results_dir: str | None = None,
-               progress: bool = True, config: dict | None = None, **scenario_kwargs) -> list[dict]:
+               progress: bool = True, config: dict | None = None, measured_steps: Collection[int] | None = None, **scenario_kwargs) -> list[dict]:
     """Run `method` (a template: each step gets a fresh copy) over the first `steps` steps of the stream file
-    (default: all); return one record per step, read from disk for the steps already done."""
+    (default: all); return one record per step, read from disk for the steps already done.
+
+    `measured_steps`: the steps (from 1) that get every measure of `evaluation`; the others measure the accuracies
+    only (default: every step gets every measure). Suites measure attacks and relearn time at the table's k only.
+    """
+    accuracy_only = Evaluation(mia=False, seed=(evaluation or Evaluation()).seed)
     name, records = type(method).__name__, []
     checkpoint = pretrained.checkpoint
     first = ContinualStep(stream=str(stream), step=1, **scenario_kwargs)
@@ -57,7 +63,8 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
             data = {"class_path": f"{ContinualStep.__module__}.ContinualStep", "init_args": {"stream": str(stream), "step": step, **scenario_kwargs}}
             model = {"class_path": f"{type(method).__module__}.{name}", "init_args": dict(method.hparams)}
             record = runner.run(method.fresh_copy(), scenario, start, seed=seed, trainer_kwargs=trainer_kwargs, results_dir=results_dir,
-                                config={**(config or {}), "model": model, "data": data}, progress=progress, evaluation=evaluation)
+                                config={**(config or {}), "model": model, "data": data}, progress=progress,
+                                evaluation=evaluation if measured_steps is None or step in measured_steps else accuracy_only)
         checkpoint = record["weights"]
         records.append(record)
     return records

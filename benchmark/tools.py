@@ -157,14 +157,15 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
 
 
 def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-          results_dir: str | None = None, out: str | None = None, progress: bool | None = None) -> str:
-    """Run a paper table (`instancewise_table1`, `instancewise_relabel`) and write it under leaderboard/suites/.
+          arch: str | None = None, results_dir: str | None = None, out: str | None = None, progress: bool | None = None) -> str:
+    """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`) and write it under leaderboard/suites/.
 
     Args:
         name: the suite.
         dataset: the same grid on another dataset (e.g. digits, for a quick check).
         seeds: seeds (each is the forget request's and the run's seed); default: the suite's three.
         ks: forget-set sizes; default: the paper's.
+        arch: the original model's architecture; default: the suite's.
         results_dir: where the runs' records go.
         out: the Markdown file of the tables.
         progress: progress bars (default: when standard error is a terminal).
@@ -172,7 +173,7 @@ def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None,
     import methods  # noqa: F401  (registers the methods)
     from benchmark.suites import run_suite
 
-    return run_suite(name, dataset, seeds, ks, results_dir, out, progress)["path"]
+    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch)["path"]
 
 
 TOOLS["suite"] = _command(suite)

@@ -27,6 +27,10 @@ class Oracle(UnlearningMethod):
       (`forget/acc`, or `relabel/acc`) is measured into `history`; the weights nearest the goal are kept in memory (ties: the earliest,
       as Lightning's `ModelCheckpoint`) and restored at fit end. Training stops as soon as the goal is
       reached (the base's stop criterion; `stop` defaults to the goal's). A diverged epoch is never kept.
+    - Stop check after every optimizer step (`stop_check="step"`, as the authors' code does for their
+      methods), not per epoch: an epoch here is a whole pass over D_r, and the unbounded negative-gradient
+      term diverges long before it ends (measured on Fashion-MNIST, k = 16: non-finite weights within the
+      first epoch with small_cnn, at step 57, and with narrow_cnn, so no checkpoint at all).
     - Defaults as NegGrad (seed 000 §Experimental details: SGD, lr 1e-3, momentum 0.9, weight decay
       1e-5, batch 64 ours), but at most 10 epochs, not 100: an epoch here is |D_r| / 64 steps, each
       with a D_f batch, so one epoch already gives D_f more negative-gradient steps than NegGrad's
@@ -46,7 +50,7 @@ class Oracle(UnlearningMethod):
         batch_size: int = 64,
         max_epochs: int = 10,
         stop: StopTarget | None = None,
-        stop_check: Literal["epoch", "step"] = "epoch",
+        stop_check: Literal["epoch", "step"] = "step",
     ) -> None:
         """
         Args:

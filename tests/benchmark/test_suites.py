@@ -9,7 +9,7 @@ from benchmark.evaluation import Evaluation
 from benchmark.suites import SUITES, Row, Suite, run_suite
 
 TINY = Suite(
-    title="tiny", dataset="digits", ks=(8, 12), seeds=(0, 1), evaluation=Evaluation(mia=False),
+    title="tiny", dataset="digits", ks=(8, 12), seeds=(0, 1), arch="small_cnn", evaluation=Evaluation(mia=False),
     rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"max_epochs": 1})),
     companion_metrics=("cost/seconds",),
 )
