@@ -140,14 +140,21 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
     return runner.run(method, scenario, Pretrained(arch=suite.arch), seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
 
 
-def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool) -> list[dict]:
-    """Each row over one stream per seed (`benchmark.continual.run_stream`, resumable); the records at the `ks` read points."""
+def run_seconds(records: list[dict]) -> float:
+    """Seconds the runs of `records` took (preparation, unlearning and evaluation; not reading data or models),
+    whichever invocation of a resumable suite ran them."""
+    return sum(r["timings"].get(key, 0.0) for r in records for key in ("cost/prepare_seconds", "cost/seconds", "eval/seconds"))
+
+
+def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool) -> tuple[list[dict], float]:
+    """Each row over one stream per seed (`benchmark.continual.run_stream`, resumable); the records at the `ks`
+    read points, and the seconds all steps took (`run_seconds`)."""
     from benchmark.continual import run_stream, write_stream
     from methods import METHODS
 
     if any(k % suite.k_cl for k in suite.ks):
         raise UnlearnBenchError(f"suite {name}: every k must be a multiple of k_cl={suite.k_cl}, got ks={list(suite.ks)}")
-    steps, records = max(suite.ks) // suite.k_cl, []
+    steps, records, seconds = max(suite.ks) // suite.k_cl, [], 0.0
     for seed in suite.seeds:
         stream = write_stream(suite.dataset, suite.k_cl, steps, seed, suite.relabel, request_dir=str(results_dir / "streams"))
         for row in suite.rows:
@@ -156,8 +163,9 @@ def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool) ->
                                    results_dir=str(results_dir / row.label), progress=progress, config=config, evaluation=suite.evaluation,
                                    measured_steps={k // suite.k_cl for k in suite.ks})
             records += [{**r, "config": {**r["config"], **config}} for r in steps_run if r["scenario"]["k"] in suite.ks]
+            seconds += run_seconds(steps_run)
             print(f"{row.label} seed={seed}: {steps} steps done", file=sys.stderr, flush=True)
-    return records
+    return records, seconds
 
 
 def _cell(row: dict | None, metric: str) -> str:
@@ -209,18 +217,20 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     start, records = time.perf_counter(), []
     total = len(suite.ks) * len(suite.seeds) * len(suite.rows)
     if suite.k_cl:
-        records = run_continual(suite, name, folder, progress)
+        records, seconds = run_continual(suite, name, folder, progress)
     else:
         for k in suite.ks:
             for seed in suite.seeds:
                 for row in suite.rows:
                     records.append(run_row(suite, name, row, k, seed, folder, progress))
                     print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    if not suite.k_cl:
+        seconds = run_seconds(records)
     main, companion = tables(suite, records)
     entries = write_entries(suite, records) if suite.track and suite == replace(SUITES.get(name), seeds=suite.seeds, ks=suite.ks) else []
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
-            f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\nProduced by `{command}` in {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
+            f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\nProduced by `{command}`: its runs took {seconds:.0f} s in all (unlearning and evaluation, summed over the runs' records, whichever invocation of this resumable command ran them); this invocation {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
     target = Path(out) if out else Path("leaderboard") / "suites" / (f"{name}.md" if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}.md")
     atomic_write_bytes(target, text.encode())
     print(text)
