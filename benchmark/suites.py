@@ -205,7 +205,8 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
         ks: the forget-set sizes.
         arch: the original model's architecture (default: the suite's).
         results_dir: where the runs' records go (default `$UNLEARNBENCH_HOME/results/suites/<name>`).
-        out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>].md`).
+        out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>][-<arch>].md`, where
+            dataset and arch are named when they are not the suite's; their records likewise go to their own folder).
         progress: progress bars (default: when standard error is a terminal).
     """
     suite = SUITES.get(name)
@@ -213,7 +214,9 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     if any(k < 1 for k in suite.ks) or not suite.seeds:
         raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
     progress = sys.stderr.isatty() if progress is None else progress
-    folder = suite_dir(name if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}", results_dir)
+    registered = SUITES.get(name)
+    variant = name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch)) if value != default)
+    folder = suite_dir(variant, results_dir)
     start, records = time.perf_counter(), []
     total = len(suite.ks) * len(suite.seeds) * len(suite.rows)
     if suite.k_cl:
@@ -231,7 +234,7 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
             f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\nProduced by `{command}`: its runs took {seconds:.0f} s in all (unlearning and evaluation, summed over the runs' records, whichever invocation of this resumable command ran them); this invocation {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
-    target = Path(out) if out else Path("leaderboard") / "suites" / (f"{name}.md" if suite.dataset == SUITES.get(name).dataset else f"{name}-{suite.dataset}.md")
+    target = Path(out) if out else Path("leaderboard") / "suites" / f"{variant}.md"
     atomic_write_bytes(target, text.encode())
     print(text)
     for entry in entries:

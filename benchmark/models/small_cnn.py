@@ -52,3 +52,25 @@ def narrow_cnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.
         nn.ReLU(inplace=True),
     )
     return backbone, FEATURE_DIM
+
+
+@register_model("narrow_cnn_bn")
+def narrow_cnn_bn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """`narrow_cnn` with BatchNorm after each convolution and the 256-unit layer, as the papers' ResNets have.
+
+    Normalisation makes the convolutions' output scale-invariant to their weights, which bounds how far
+    gradient ascent (NegGrad, Adv's L_UL^MS) can inflate the logits.
+    """
+    backbone = nn.Sequential(
+        nn.Conv2d(in_chans, 32, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(32, 64, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.Flatten(),
+        nn.Linear(64 * (image_size // 4) ** 2, FEATURE_DIM, bias=False),
+        nn.BatchNorm1d(FEATURE_DIM),
+        nn.ReLU(inplace=True),
+    )
+    return backbone, FEATURE_DIM
