@@ -6,10 +6,12 @@ the same names appear in logs, result records, tables and the leaderboard.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import Metric, MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 
@@ -25,11 +27,14 @@ def split_metrics(splits: list[str], num_classes: int) -> nn.ModuleDict:
 
 @torch.no_grad()
 def evaluate_accuracy(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device) -> float:
-    """Accuracy of `model` over `loader`, synchronised over all processes when run under DDP."""
-    metric = accuracy_metric(num_classes).to(device)
+    """Accuracy of `model` over `loader`, synchronised over all processes when run under DDP; NaN when any
+    output is not finite (an arg-max of NaN logits is no prediction)."""
+    metric, nonfinite = accuracy_metric(num_classes).to(device), SumMetric().to(device)
     was_training = model.training
     model.eval()
     for x, y, *_ in loader:
-        metric.update(model(x.to(device)), y.to(device))
+        logits = model(x.to(device))
+        metric.update(logits, y.to(device))
+        nonfinite.update((~torch.isfinite(logits)).sum())
     model.train(was_training)
-    return float(metric.compute())
+    return math.nan if nonfinite.compute() > 0 else float(metric.compute())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import resource
 import time
 from dataclasses import dataclass
@@ -199,6 +200,10 @@ class UnlearningMethod(pl.LightningModule):
             return False
         split = "forget" if target == "misclassify" else "relabel"
         acc = evaluate_accuracy(self.model, self.trainer.datamodule.eval_loader(split), self.num_classes, self.device)
+        if math.isnan(acc):  # non-finite outputs: diverged, and no arg-max of them "misclassifies" anything
+            self.diverged = self.diverged or {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
+            self.trainer.should_stop = True
+            return False
         return acc <= 0.0 if target == "misclassify" else acc >= 1.0
 
     def _check_stop(self) -> None:

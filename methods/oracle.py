@@ -1,5 +1,6 @@
 """Oracle: unlearning with both D_f and D_r visible (ORACLE, seed 000 §Experiments, baselines)."""
 
+import math
 from typing import Literal
 
 import torch
@@ -78,10 +79,10 @@ class Oracle(UnlearningMethod):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        if self.diverged is None:
+        if self.diverged is None:  # (a NaN accuracy, from non-finite outputs, is never kept)
             accuracy = evaluate_accuracy(self.model, self.trainer.datamodule.eval_loader(self.split), self.num_classes, self.device)
             self.history.append(accuracy)
-            if self._best_state is None or self._gap(accuracy) < self._gap(self.history[self.best_epoch]):
+            if not math.isnan(accuracy) and (self._best_state is None or self._gap(accuracy) < self._gap(self.history[self.best_epoch])):
                 self.best_epoch = len(self.history) - 1
                 self._best_state = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
         super().on_train_epoch_end()

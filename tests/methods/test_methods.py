@@ -1,5 +1,7 @@
 """Every registered method on `digits`, and the mechanics the base class guarantees."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -50,6 +52,29 @@ def test_neggrad_stops_when_the_forget_set_is_misclassified(stop_check):
     if stop_check == "epoch":
         assert record["stopped_at"]["step"] % steps_per_epoch == 0
     assert record["timings"]["cost/steps"] == record["stopped_at"]["step"] < 100 * steps_per_epoch
+
+
+class Overflowing(UnlearningMethod):
+    """Finite loss and weights, but outputs that overflow to inf after its first step."""
+
+    data_access = FORGET_ONLY
+
+    def __init__(self) -> None:
+        super().__init__(max_epochs=5, stop="misclassify", stop_check="step")
+
+    def training_step(self, batch, batch_idx):
+        with torch.no_grad():
+            self.model.head.weight.mul_(1e38)
+        x, y = batch["forget"]
+        return 0.0 * self.model(x).nan_to_num().sum()
+
+
+def test_non_finite_outputs_are_a_divergence_not_a_reached_stop(tmp_path):
+    method = Overflowing()
+    record = run(method, RandomInstances(k=8, seed=2), Pretrained(), results_dir=str(tmp_path), progress=False)
+    assert record["stopped_at"] is None and record["diverged"] == {"epoch": 0, "step": 1}
+    assert record["metrics"]["forget/acc"] is None  # NaN, written as null
+    assert math.isnan(method.results["forget/acc"])
 
 
 class Snooper(UnlearningMethod):
