@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--steps", type=int, default=10, help="PGD iterations (the paper's 100 gives the same throughput)")
     parser.add_argument("--eps", type=float, default=0.4)
     parser.add_argument("--step-size", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=512, help="our PGD batch (the methods' pgd_batch_size)")
+    parser.add_argument("--batch-size", type=int, default=128, help="our PGD batch (the methods' pgd_batch_size)")
     parser.add_argument("--raw-batches", default="32,64,128,256,512,1024,2048", help="batch sizes the raw throughput is measured at")
     parser.add_argument("--authors-batch", type=int, default=None, help="loader batch of the authors' adv_attack (default k)")
     parser.add_argument("--l2ul", type=Path, default=None, help="a checkout of github.com/csm9493/L2UL")

@@ -50,7 +50,7 @@ class Adv(UnlearningMethod):
         pgd_lr: float = 0.1,
         random_start: bool = False,
         adv_targets: TargetDraw = "per_example",
-        pgd_batch_size: int = 512,
+        pgd_batch_size: int = 128,
         weighting: Literal["sum", "batch_share"] = "sum",
         lr: float = 1e-3,
         momentum: float = 0.9,
@@ -72,7 +72,8 @@ class Adv(UnlearningMethod):
                 within ε of x (True, the authors' code).
             adv_targets: draw the target ȳ ≠ y per adversarial example (the authors' code) or once per
                 forget image (seed 001 Algorithm 1).
-            pgd_batch_size: examples attacked at once (bounded by memory).
+            pgd_batch_size: examples attacked at once (bounded by memory). 128 was the fastest on a 2-core CPU
+                for both `narrow_cnn` and `small_cnn` (`python -m benchmark.perf_pgd`); on a GPU, larger is faster.
             weighting: how eq. 6 combines the two losses (see the class docstring).
             stop: the stop criterion; default: the goal's (`misclassify` or `relabel`).
             lr, momentum, weight_decay, batch_size, max_epochs, stop_check: as in `UnlearningMethod`.
