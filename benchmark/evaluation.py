@@ -56,10 +56,13 @@ class Evaluation:
             record's `curves`, not counted in the cost) and seed 003's `{split}/volatility` from them.
         figures: PNG figures next to the result record (weight distance, prediction distribution,
             confusion, layer-wise CKA on forget and retain, t-SNE).
+        mia_samples: most members and most non-members each SVM attack is fit on (drawn with `seed`); None: all
+            of them, balanced (the attacks' definitions). The suites cap it to bound an RBF SVM's quadratic cost.
         seed: seed of the attacks' subsampling and of the relearning.
     """
 
     mia: bool = True
+    mia_samples: int | None = None
     ulira: bool = False
     ulira_shadows: int = 16
     relearn: bool = False
@@ -86,7 +89,7 @@ class Evaluator(nn.Module):
         self.accuracy = split_metrics(splits, num_classes)
         self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
         wanted = MIA_METRICS if evaluation.mia else {}
-        self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed) for name, metric in wanted.items()})
+        self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed, max_samples=evaluation.mia_samples) for name, metric in wanted.items()})
 
     def update(self, split: str, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
         self.accuracy[split].update(logits, labels)

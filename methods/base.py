@@ -193,23 +193,27 @@ class UnlearningMethod(pl.LightningModule):
             self.curves.setdefault(f"{split}/acc", []).append(accuracy)
         self._curve_seconds += time.perf_counter() - start
 
-    def stop_reached(self) -> bool:
-        """Whether the configured stop target holds now, measured on the whole forget set."""
+    def stop_accuracy(self) -> float | None:
+        """Accuracy of the stop target's split (forget or relabel) on the whole split now; None when `stop` is `none`.
+        NaN when an output is not finite (`evaluate_accuracy`)."""
         target = self.settings.stop
         if target == "none":
-            return False
+            return None
         split = "forget" if target == "misclassify" else "relabel"
-        acc = evaluate_accuracy(self.model, self.trainer.datamodule.eval_loader(split), self.num_classes, self.device)
-        if math.isnan(acc):  # non-finite outputs: diverged, and no arg-max of them "misclassifies" anything
-            self.diverged = self.diverged or {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
-            self.trainer.should_stop = True
-            return False
-        return acc <= 0.0 if target == "misclassify" else acc >= 1.0
+        return evaluate_accuracy(self.model, self.trainer.datamodule.eval_loader(split), self.num_classes, self.device)
 
     def _check_stop(self) -> None:
-        if self.stopped_at is None and self.stop_reached():
-            self.stopped_at = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
-            self.trainer.should_stop = True
+        """Stop when the target holds; non-finite outputs are a divergence (no arg-max of them "misclassifies" anything)."""
+        if self.stopped_at is not None or (acc := self.stop_accuracy()) is None:
+            return
+        here = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
+        if math.isnan(acc):
+            self.diverged = self.diverged or here
+        elif acc <= 0.0 if self.settings.stop == "misclassify" else acc >= 1.0:
+            self.stopped_at = here
+        else:
+            return
+        self.trainer.should_stop = True
 
     # ---- evaluation: the same for every method ----
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:

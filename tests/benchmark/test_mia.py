@@ -14,8 +14,8 @@ import torch.multiprocessing as mp
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC
 
-from benchmark.errors import UnknownNameError
-from benchmark.mia import MIA_METRICS, EmptySplitError, MembershipInference, create_mia_metric, output_entropy
+from benchmark.errors import UnknownNameError, UnlearnBenchError
+from benchmark.mia import MIA_METRICS, balanced_subsample, EmptySplitError, MembershipInference, create_mia_metric, output_entropy
 
 NUM_CLASSES = 5
 SIZES = {"forget": 7, "retain": 40, "test": 25}
@@ -38,7 +38,7 @@ def synthetic_outputs() -> Outputs:
     return {"forget": forget, "retain": retain, "test": test}
 
 
-def expected_values(outputs: Outputs, seed: int = 0) -> dict[str, float]:
+def expected_values(outputs: Outputs, seed: int = 0, max_samples: int | None = None) -> dict[str, float]:
     """The three attacks written out with numpy and scikit-learn."""
     probs = {s: torch.softmax(z.double(), -1).numpy() for s, (z, _) in outputs.items()}
     entropy = {s: -(p * np.log(p)).sum(1) for s, p in probs.items()}
@@ -46,8 +46,10 @@ def expected_values(outputs: Outputs, seed: int = 0) -> dict[str, float]:
 
     def member_rate(feature: dict[str, np.ndarray]) -> float:
         members, non_members = feature["retain"], feature["test"]
-        size = min(len(members), len(non_members))
-        members = members[np.sort(np.random.default_rng(seed).choice(len(members), size=size, replace=False))]
+        size = min(len(members), len(non_members), max_samples or len(members))
+        rng = np.random.default_rng(seed)
+        members, non_members = (side if len(side) == size else side[np.sort(rng.choice(len(side), size=size, replace=False))]
+                                for side in (members, non_members))
         x = np.concatenate([members, non_members]).reshape(-1, 1)
         y = np.r_[np.ones(size), np.zeros(size)]
         svm = SVC(C=3, gamma="auto", kernel="rbf").fit(x, y)
@@ -110,6 +112,15 @@ def test_order_batches_and_padding_do_not_matter(outputs: Outputs, expected: dic
 
 def test_seed_draws_other_shadow_members(outputs: Outputs) -> None:
     assert computed(outputs, in_order(), seed=3) == pytest.approx(expected_values(outputs, seed=3), abs=1e-9)
+
+
+def test_max_samples_fits_the_svms_on_that_many_a_side(outputs: Outputs) -> None:
+    assert [len(side) for side in balanced_subsample(40, 25, seed=0, max_samples=10)] == [10, 10]
+    capped = computed(outputs, in_order(), max_samples=20)
+    assert capped == pytest.approx(expected_values(outputs, max_samples=20), abs=1e-9)
+    assert capped["mia/svm_asr"] != computed(outputs, in_order())["mia/svm_asr"]  # 20 of the 25 test samples: another SVM
+    with pytest.raises(UnlearnBenchError, match="max_samples"):
+        create_mia_metric("mia/efficacy", max_samples=0)
 
 
 def test_forget_like_retain_leaks_more_than_forget_like_test(outputs: Outputs) -> None:
