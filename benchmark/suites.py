@@ -65,7 +65,8 @@ class Suite:
     overflowed in most runs (`leaderboard/suites/README.md`)."""
     evaluation: Evaluation = field(default_factory=lambda: Evaluation(mia=True, relearn=True, mia_samples=MIA_SAMPLES))
     track: str | None = None
-    """The leaderboard track of each k (`{k}` is replaced): the suite's runs become those tracks' entries."""
+    """The leaderboard track of each k (`{k}` is replaced): the suite's runs become those tracks' entries. A continual
+    suite's one track takes its runs at the track's step, and its stream is the track's for every seed."""
     main_metrics: tuple[str, ...] = ("forget/acc", "retain/acc", "test/acc")
     companion_metrics: tuple[str, ...] = ("rt/epochs", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "cost/seconds")
 
@@ -113,6 +114,7 @@ SUITES.register("instancewise_continual")(Suite(
     dataset="fashion_mnist",
     ks=(8, 16, 64, 128),
     k_cl=8,
+    track="fashion_mnist-continual",
     main_metrics=("forgotten/acc", "retain/acc", "test/acc"),
     rows=(
         Row("BEFORE", "Original"),
@@ -154,17 +156,31 @@ def run_seconds(records: list[dict]) -> float:
     return sum(r["timings"].get(key, 0.0) for r in records for key in ("cost/seconds", "eval/seconds"))  # cost/seconds includes preparation
 
 
-def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool) -> tuple[list[dict], float]:
-    """Each row over one stream per seed (`benchmark.continual.run_stream`, resumable); the records at the `ks`
-    read points, and the seconds all steps took (`run_seconds`)."""
+def track_stream(suite: Suite, leaderboard: Path | None = None) -> Path | None:
+    """The stream file of the suite's continual track (when it has one, on the track's dataset and model)."""
+    from benchmark.leaderboard.tracks import LEADERBOARD, load_track
+
+    if not (suite.k_cl and suite.track):
+        return None
+    track = load_track(suite.track, leaderboard or LEADERBOARD)
+    if (track.dataset, track.pretrained["arch"]) != (suite.dataset, suite.arch):
+        return None
+    return Path(track.make_scenario(suite.seeds[0]).stream)
+
+
+def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool, leaderboard: Path | None = None) -> tuple[list[dict], float]:
+    """Each row over a stream per seed (`benchmark.continual.run_stream`, resumable): the continual track's stream
+    for every seed when the suite runs on the track's dataset and model, else one drawn per seed. Returns the
+    records at the `ks` read points and the seconds all steps took (`run_seconds`)."""
     from benchmark.continual import run_stream, write_stream
     from methods import METHODS
 
     if any(k % suite.k_cl for k in suite.ks):
         raise UnlearnBenchError(f"suite {name}: every k must be a multiple of k_cl={suite.k_cl}, got ks={list(suite.ks)}")
     steps, records, seconds = max(suite.ks) // suite.k_cl, [], 0.0
+    shared = track_stream(suite, leaderboard)
     for seed in suite.seeds:
-        stream = write_stream(suite.dataset, suite.k_cl, steps, seed, suite.relabel, request_dir=str(results_dir / "streams"))
+        stream = shared or write_stream(suite.dataset, suite.k_cl, steps, seed, suite.relabel, request_dir=str(results_dir / "streams"))
         for row in suite.rows:
             config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init}
             steps_run = run_stream(METHODS.get(row.method)(**row.init), stream, Pretrained(arch=suite.arch), seed=seed, steps=steps,
@@ -258,8 +274,12 @@ def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = 
 
     leaderboard = leaderboard or LEADERBOARD
     written = []
-    for k in suite.ks:
-        track = load_track(suite.track.format(k=k), leaderboard)
+    if suite.k_cl:  # one track: the stream's runs at the track's step
+        track = load_track(suite.track, leaderboard)
+        tracks = {track.scenario["init_args"]["step"] * suite.k_cl: track}
+    else:
+        tracks = {k: load_track(suite.track.format(k=k), leaderboard) for k in suite.ks}
+    for k, track in tracks.items():
         for row in suite.rows:
             runs = [r for r in records if r["method"] == row.method and r["scenario"]["k"] == k]
             if sorted(r["seed"] for r in runs) != track.seeds:
