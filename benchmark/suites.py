@@ -152,8 +152,9 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
 
 def run_seconds(records: list[dict]) -> float:
     """Seconds the runs of `records` took (preparation, unlearning and evaluation; not reading data or models),
-    whichever invocation of a resumable suite ran them."""
-    return sum(r["timings"].get(key, 0.0) for r in records for key in ("cost/seconds", "eval/seconds"))  # cost/seconds includes preparation
+    whichever invocation of a resumable suite ran them. Work a run read from a cache (`cost/reused_seconds`) is
+    counted once, by the run that did it."""
+    return sum(t.get("cost/seconds", 0.0) - t.get("cost/reused_seconds", 0.0) + t.get("eval/seconds", 0.0) for t in (r["timings"] for r in records))
 
 
 def track_stream(suite: Suite, leaderboard: Path | None = None) -> Path | None:

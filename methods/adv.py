@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules.access import FORGET_ONLY, DataView
-from methods.adversarial import TargetDraw, adversarial_set, check_attack, split_tensors
+from methods.adversarial import TargetDraw, cached_adversarial_set, check_attack, split_tensors
 from methods.objectives import GOAL_SPLIT, Goal, unlearning_loss
 from methods.base import StopTarget, UnlearningMethod, register_method
 
@@ -88,12 +88,13 @@ class Adv(UnlearningMethod):
         self.adversarial: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def prepare(self, data: DataView) -> None:
-        """D̄_f: N_adv targeted L2-PGD examples per forget image against the original model (Algorithm 1).
+        """D̄_f: N_adv targeted L2-PGD examples per forget image against the original model (Algorithm 1), made
+        once per original model, forget set, settings and seed (`cached_adversarial_set`).
 
         Targets differ from the true labels y (the paper's ȳ ≠ y_f); with the `relabel` goal one may equal y*.
         """
         x, y = split_tensors(data, "forget")
-        self.adversarial = adversarial_set(self.original, x, y, data.num_classes, **self.attack)
+        self.adversarial, self.reused_seconds = cached_adversarial_set(self.original, x, y, data.num_classes, **self.attack)
 
     def train_loader(self, data: DataView) -> CombinedLoader:
         forget = data.loader(self.split, self.batch_size())

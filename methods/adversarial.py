@@ -12,10 +12,15 @@ Readings of what the papers leave open (the authors' code is csm9493/L2UL):
 - All N_adv × N_f examples are attacked together in batches of `batch_size` (bounded by memory), not
   N_adv rounds over D_f as in the authors' code; each example's attack is independent, so this is the
   same computation.
+- `cached_adversarial_set` makes D̄_f once per (original weights, forget set, settings, seed): ADV and
+  ADV+IMP of the same run attack once and train on the same D̄_f.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import time
 from typing import Literal
 
 import torch
@@ -23,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import UnlearnBenchError
+from benchmark.hashing import state_dict_sha256, tensors_sha256
+from benchmark.paths import atomic_write_bytes, home
 from datamodules.access import DataView
 
 TargetDraw = Literal["per_example", "per_image"]
@@ -119,6 +126,29 @@ def adversarial_set(
         for i in range(0, len(target), batch_size)
     ]
     return torch.cat(examples), target
+
+
+def cached_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, **attack) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
+    """`adversarial_set(model, x, y, num_classes, **attack)`, made once and cached under `$UNLEARNBENCH_HOME/adversarial/`.
+
+    Its targets and random starts come from a generator seeded by one draw of torch's global RNG, so a run consumes
+    the same random numbers whether the set is read or made (its later shuffling does not depend on the cache). The
+    key is the model's weights, x, y, the settings and that seed. Returns the set and the seconds it took to make
+    when it was read from the cache (0.0 when made now), which the run's cost counts as spent.
+    """
+    seed = int(torch.randint(2**62, (1,)))
+    key = tensors_sha256({"x": x, "y": y}, extra=state_dict_sha256(model) + json.dumps({**attack, "num_classes": num_classes, "seed": seed}, sort_keys=True))
+    path = home() / "adversarial" / f"{key[:32]}.pt"
+    if path.exists():
+        saved = torch.load(path)
+        return (saved["x"], saved["y"]), saved["seconds"]
+    start = time.perf_counter()
+    examples = adversarial_set(model, x, y, num_classes, generator=torch.Generator().manual_seed(seed), **attack)
+    seconds = time.perf_counter() - start
+    buffer = io.BytesIO()
+    torch.save({"x": examples[0], "y": examples[1], "seconds": seconds}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return examples, 0.0
 
 
 def split_tensors(data: DataView, name: str, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:

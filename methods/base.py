@@ -103,6 +103,9 @@ class UnlearningMethod(pl.LightningModule):
         self.stopped_at: dict[str, int] | None = None
         self.diverged: dict[str, int] | None = None
         """Where the training loss stopped being finite (training stops there), or None."""
+        self.reused_seconds = 0.0
+        """Seconds of one-off work `prepare` read from a cache instead of repeating it (e.g. an adversarial set made by
+        another method on the same original, data and seed); the cost counts them as spent (`cost/reused_seconds`)."""
         self.results: dict[str, float] = {}
         self.curves: dict[str, list[float]] = {}
         """With `--evaluation.curves`: accuracy per split before unlearning and after every epoch."""
@@ -154,15 +157,17 @@ class UnlearningMethod(pl.LightningModule):
         if "relabel" in self.train_splits and "relabel" not in datamodule.splits:
             raise UnlearnBenchError(f"{type(self).__name__} trains on the request's new labels and needs a request with new labels "
                                     f"(e.g. RandomInstances relabel=True); request {datamodule.request.hash[:16]} has none")
+        self.reused_seconds = 0.0
         self.prepare(datamodule.view(type(self).__name__, self.data_access, getattr(self, "retain_subset_size", None)))
-        self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start
+        self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start + self.reused_seconds
+        self.cost["cost/reused_seconds"] = self.reused_seconds
         self.stopped_at = None
         self.diverged = None
         self.curves, self._curve_seconds = {}, 0.0
         self._record_curves()
 
     def on_fit_end(self) -> None:
-        self.cost["cost/seconds"] = time.perf_counter() - self._fit_start - self._curve_seconds
+        self.cost["cost/seconds"] = time.perf_counter() - self._fit_start - self._curve_seconds + self.reused_seconds
         if self.diverged is None and not all(torch.isfinite(p).all() for p in self.model.parameters()):
             self.diverged = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}  # the last step made the weights non-finite
         self.cost["cost/epochs"] = self.trainer.current_epoch

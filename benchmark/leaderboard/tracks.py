@@ -17,12 +17,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 import yaml
 
 from benchmark.aggregate import AVG_GAP_METRICS, REFERENCE
 from benchmark.errors import UnlearnBenchError
 from benchmark.evaluation import Evaluation
+from benchmark.hashing import state_dict_sha256
 from benchmark.paths import atomic_write_bytes
 from benchmark.pretraining import Pretrained
 
@@ -108,16 +108,6 @@ class Track:
         if self.scenario.get("seed_arg"):
             args[self.scenario["seed_arg"]] = seed
         return cls(**args)
-
-
-def state_dict_sha256(model: torch.nn.Module) -> str:
-    """SHA-256 over (name, dtype, shape, bytes) of every tensor in sorted order: independent of how the file was saved."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # reshape: 0-d tensors (BatchNorm counts)
-    return digest.hexdigest()
 
 
 def track_path(name_or_path: str | Path, leaderboard: Path = LEADERBOARD) -> Path:

@@ -110,3 +110,11 @@ def test_a_continual_suite_runs_its_tracks_stream_for_every_seed_and_enters_the_
     entries = load_entries(load_track("tiny-continual", tmp_path), tmp_path)
     assert sorted(e["method"] for e in entries) == ["FineTune", "Original"]
     assert all(run["scenario"]["step"] == 2 for e in entries for run in e["runs"])
+
+
+def test_the_suites_time_counts_work_shared_through_a_cache_once():
+    from benchmark.suites import run_seconds
+
+    made = {"timings": {"cost/seconds": 10.0, "cost/reused_seconds": 0.0, "eval/seconds": 2.0}}
+    read = {"timings": {"cost/seconds": 9.0, "cost/reused_seconds": 6.0, "eval/seconds": 2.0}}  # 6 s of it made by the run above
+    assert run_seconds([made, read]) == 12.0 + 5.0

@@ -96,3 +96,23 @@ def test_bad_attack_settings_give_a_one_line_error(make, bad):
 def test_relabel_goal_without_new_labels_is_a_one_line_error():
     with pytest.raises(UnlearnBenchError, match="needs a request with new labels"):
         run(Adv(goal="relabel", **FAST), WholeClasses(classes=[4]), Pretrained(), progress=False)
+
+
+def test_adv_and_adv_imp_share_one_adversarial_set_and_a_warm_cache_changes_no_result():
+    import shutil
+
+    from benchmark.paths import home
+
+    shutil.rmtree(home() / "adversarial", ignore_errors=True)
+    settings = {**FAST, "max_epochs": 2, "eps": 4.0}
+    runs = []
+    for method in (Adv(**settings), AdvImp(**settings), Adv(**settings)):  # cold, then warm, then warm
+        record = run(method, RandomInstances(k=8), Pretrained(), seed=3, progress=False)
+        runs.append((method, record))
+    (cold, cold_record), (imp, imp_record), (warm, warm_record) = runs
+    assert cold.reused_seconds == 0.0 and cold_record["timings"]["cost/reused_seconds"] == 0.0
+    assert imp.reused_seconds > 0 and warm.reused_seconds == imp.reused_seconds
+    assert all(torch.equal(a, b) for a, b in zip(cold.adversarial, imp.adversarial))
+    assert warm_record["timings"]["cost/prepare_seconds"] >= warm.reused_seconds  # counted as spent
+    for (name, a), b in zip(cold.model.state_dict().items(), warm.model.state_dict().values()):
+        assert torch.equal(a, b), name  # the same random numbers were drawn with and without the cache
