@@ -112,6 +112,14 @@ class Evaluator(nn.Module):
             metric.reset()
 
 
+def model_measure_names(evaluation: Evaluation) -> list[str]:
+    """The measures `model_measures` always reports for `evaluation` (besides volatility and the distance to Retrain,
+    which need curves or a Retrain run)."""
+    return [*(["rt/epochs", "rt/reached"] if evaluation.relearn else []),
+            *(["dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern"] if evaluation.representations or evaluation.figures else []),
+            *(["mia/ulira_acc", "mia/ulira_auc"] if evaluation.ulira else [])]
+
+
 def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module | None = None) -> dict[str, float]:
     """Measures of the whole unlearned model (not per batch), computed by every process on whole splits
     (`retrain`: the Retrain model of the same request and seed, for the distances to it)."""
@@ -120,10 +128,7 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
     results: dict[str, float] = {}
     broken = any(math.isnan(v) for k, v in method.results.items() if k.endswith("/acc")) or not all(torch.isfinite(p).all() for p in model.parameters())
     if broken:  # a model with non-finite outputs gets NaN, never a number measured from NaN logits
-        names = [*(["rt/epochs", "rt/reached"] if evaluation.relearn else []),
-                 *(["dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern"] if evaluation.representations or evaluation.figures else []),
-                 *(["mia/ulira_acc", "mia/ulira_auc"] if evaluation.ulira else [])]
-        return {name: math.nan for name in names}
+        return {name: math.nan for name in model_measure_names(evaluation)}
     if evaluation.curves and method.curves:
         results.update({name.replace("/acc", "/volatility"): volatility(curve) for name, curve in method.curves.items()})
     if evaluation.relearn:

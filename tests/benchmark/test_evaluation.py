@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmark.evaluation import Evaluation
+from benchmark.evaluation import Evaluation, model_measure_names
 from benchmark.pretraining import Pretrained
 from benchmark.runner import run
 from datamodules.scenarios import WholeClasses
@@ -31,6 +31,7 @@ def test_retrain_leaks_less_membership_than_original(class_records):
 
 def test_whole_model_measures_and_figures_are_recorded(class_records):
     for record in class_records.values():
-        assert {"dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern", "rt/reached"} <= set(record["metrics"])
+        assert set(model_measure_names(Evaluation(relearn=True, representations=True))) <= set(record["metrics"])
+        assert {"dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern", "rt/epochs", "rt/reached"} <= set(record["metrics"])
         assert len(record["figures"]) == 6
     assert class_records["Original"]["metrics"]["dist/weights"] == 0.0
