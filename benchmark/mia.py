@@ -55,7 +55,7 @@ def balanced_subsample(n_members: int, n_non_members: int, seed: int = 0, max_sa
     A side of exactly that size is kept whole; a larger one is drawn without replacement by
     `np.random.default_rng(seed)` and returned in increasing order.
     """
-    size = min(n_members, n_non_members, *([max_samples] if max_samples is not None else []))
+    size = min(n_members, n_non_members) if max_samples is None else min(n_members, n_non_members, max_samples)
     rng = np.random.default_rng(seed)
 
     def keep(n: int) -> np.ndarray:

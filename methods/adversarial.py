@@ -140,7 +140,7 @@ def cached_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n
     key = tensors_sha256({"x": x, "y": y}, extra=state_dict_sha256(model) + json.dumps({**attack, "num_classes": num_classes, "seed": seed}, sort_keys=True))
     path = home() / "adversarial" / f"{key[:32]}.pt"
     if path.exists():
-        saved = torch.load(path)
+        saved = torch.load(path, weights_only=True)
         return (saved["x"], saved["y"]), saved["seconds"]
     start = time.perf_counter()
     examples = adversarial_set(model, x, y, num_classes, generator=torch.Generator().manual_seed(seed), **attack)
