@@ -8,6 +8,17 @@ headline is the ratio of the median throughputs (model-epochs per second), shown
 the fastest runs. The load average is printed: on a shared machine run it when nothing else does, or
 with `--clock cpu` (the process's CPU time).
 
+It also prints how far batching *could* go on this machine, measured in the same run: the training
+FLOPs of one model-epoch (forward and backward, `torch.utils.flop_counter.FlopCounterMode`, which
+counts convolutions and matrix products only), the machine's rate on a large matrix product (the
+fastest dense kernel it has), and so the speed-up a batched path would reach if it ran every counted
+FLOP at that rate and did nothing else. A tighter bound comes from the profiler
+(`torch.profiler`, one more batched run): the time the batched path spends inside its convolution
+kernels alone, which batching cannot shrink further unless the kernels themselves get faster. When
+the one-after-another loop already runs near those rates (compute-bound, as small convolutional nets
+on a few CPU cores do), no batching can reach 2×; on a GPU the loop is bound by kernel launches
+instead, and batching pays.
+
     python -m benchmark.perf_shadow_training                    # digits, 16 models, small_cnn
     python -m benchmark.perf_shadow_training --models 33 --threads 1
 """
@@ -15,18 +26,52 @@ with `--clock cpu` (the process's CPU time).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
 
 import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.batched_training import train_models
-from benchmark.pretraining import RECIPES
+from benchmark.pretraining import RECIPES, build_model
 from datamodules.datasets import load_dataset
 
 TARGET = 2.0
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def matmul_flops_per_second(size: int = 2048, repeats: int = 5) -> float:
+    """This machine's rate on a dense `size`×`size` float32 matrix product (fastest of `repeats`)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def training_flops_per_epoch(arch: str, data) -> int:
+    """FLOPs (convolutions and matrix products, forward and backward) of one training epoch of one `arch` model."""
+    model = build_model(arch, data.info, 0)
+    x, y = data.train.images[:1], data.train.targets[:1]
+    x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops() * len(data.train)
+
+
+def operator_seconds(train) -> dict[str, float]:
+    """Self CPU seconds of every operator `train()` runs (torch.profiler), largest first."""
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        train()
+    seconds = {event.key: event.self_cpu_time_total / 1e6 for event in profiler.key_averages()}
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -65,7 +110,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name, values in throughput.items():
         print(f"  {name:18s} median {median[name]:7.2f} model-epochs/s  (runs: {', '.join(f'{v:.2f}' for v in values)})")
     print(f"batched / one after another: {ratio:.2f}× (medians), {best:.2f}× (fastest runs); target ≥ {TARGET:.1f}× → {'met' if ratio >= TARGET else 'NOT met'}")
-    return {"ratio": ratio, "best_ratio": best}
+    flops = training_flops_per_epoch(args.arch, data)
+    peak = matmul_flops_per_second()
+    achieved = {name: flops * value for name, value in median.items()}
+    bound = peak / achieved["one after another"]
+    print(f"bound on this machine: one model-epoch is {flops / 1e9:.2f} GFLOP (convolutions and matrix products, forward + backward); "
+          f"a 2048×2048 matrix product runs at {peak / 1e9:.0f} GFLOP/s")
+    for name, value in achieved.items():
+        print(f"  {name:18s} {value / 1e9:6.1f} GFLOP/s = {100 * value / peak:3.0f} % of that rate")
+    print(f"  a batched path running every counted FLOP at that rate, with no other cost, would be at most {bound:.2f}× faster "
+          f"than one after another")
+    operators = operator_seconds(lambda: train_models(args.arch, data.info, data.train, recipe, seeds, batched=True, epochs=args.epochs))
+    total = sum(operators.values())
+    convolutions = sum(v for k, v in operators.items() if "convolution" in k)
+    conv_bound = args.models * args.epochs / convolutions / median["one after another"]
+    print(f"where the batched path's time goes (one profiled run, {total:.2f} s of operators): "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in list(operators.items())[:6]))
+    print(f"  {convolutions:.2f} s inside convolutions alone: with every other cost removed it would be at most {conv_bound:.2f}× "
+          f"faster than one after another")
+    return {"ratio": ratio, "best_ratio": best, "bound": bound, "convolution_bound": conv_bound}
 
 
 if __name__ == "__main__":
