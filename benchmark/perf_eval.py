@@ -28,7 +28,7 @@ The model's weights do not change the timing, so by default it is freshly initia
 on a cache miss, through `benchmark.runner.attach`).
 
     python -m benchmark.perf_eval                              # digits
-    python -m benchmark.perf_eval --dataset fashion_mnist
+    python -m benchmark.perf_eval --dataset digits fashion_mnist --arch narrow_cnn_bn
 """
 
 from __future__ import annotations
@@ -154,9 +154,9 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description="Throughput of Trainer.test (our evaluation) vs a bare model(x) loop.")
-    parser.add_argument("--dataset", default="digits", help="registered dataset (digits, fashion_mnist, …)")
+    parser.add_argument("--dataset", nargs="+", default=["digits"], help="registered datasets (digits, fashion_mnist, …), measured one after another")
     parser.add_argument("--arch", default="small_cnn")
     parser.add_argument("--fraction", type=float, default=0.1, help="fraction forgotten at random")
     parser.add_argument("--batch-size", type=int, default=512, help="evaluation batch size (both paths)")
@@ -173,10 +173,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # in-memory datasets use none on purpose
+    results = {dataset: measure(args, dataset) for dataset in args.dataset}
+    if len(results) > 1:
+        print("summary, ours/bare throughput (ratio of medians; from our overhead per call): "
+              + "; ".join(f"{name} {r['ratio']:.3f} ({r['overhead_ratio']:.3f})" for name, r in results.items()))
+    return results
 
+
+def measure(args: argparse.Namespace, dataset: str) -> dict[str, float]:
+    """Time both paths on `dataset` and print the table."""
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as requests:
-        scenario = RandomInstances(fraction=args.fraction, dataset=args.dataset, eval_batch_size=args.batch_size, request_dir=requests)
+        scenario = RandomInstances(fraction=args.fraction, dataset=dataset, eval_batch_size=args.batch_size, request_dir=requests)
         scenario.setup()
         sizes = {name: len(scenario.splits[name]) for name in scenario.eval_split_names}
         samples = sum(sizes.values())
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         t_bare, t_ours = statistics.median(bare), statistics.median(ours)
         pairwise = statistics.median(b / o for b, o in zip(bare, ours))
         ratio = t_bare / t_ours
-        print(f"{args.dataset}, {args.arch}, random {100 * args.fraction:g} % forgotten; eval splits {sizes} = {samples} samples; "
+        print(f"{dataset}, {args.arch}, random {100 * args.fraction:g} % forgotten; eval splits {sizes} = {samples} samples; "
               f"batch size {args.batch_size} ({len(batches)} batches); {torch.get_num_threads()} torch threads; "
               f"{args.repeats} repeats after a warm-up, medians, {args.clock} clock; load average {load_before:.2f} → {os.getloadavg()[0]:.2f}")
         rows = [["path", "seconds", "samples/s", "ratio to bare"],
