@@ -62,5 +62,7 @@ class Retrain(UnlearningMethod):
         super().on_fit_end()
         if self.cached is not None:
             self.cost.update({k: v for k, v in self.cached.items() if k.startswith("cost/")}, **{"cost/cached": 1.0})
-        elif self.trainer.is_global_zero:
-            save_checkpoint(self.cache_file, self.model, dict(self.cost))
+        else:
+            self.cost["cost/cached"] = 0.0
+            if self.trainer.is_global_zero:
+                save_checkpoint(self.cache_file, self.model, dict(self.cost))

@@ -42,7 +42,7 @@ def rank(track: Track, entries: list[dict]) -> list[dict]:
         notes = []
         if row["diverged"]:
             notes.append(f"diverged in {len(row['diverged'])}/{row['n']} runs")
-        missing = sorted({s["seed"] for runs in row["incomplete"].values() for s in runs})
+        missing = sorted({s["seed"] for name, runs in row["incomplete"].items() if name in track.metrics for s in runs})
         if missing and not row["diverged"]:
             notes.append(f"values missing in seeds {missing}")
         if row["unpaired"]:

@@ -98,8 +98,12 @@ def instantiate(cls: type, init_args: dict):
 
 def run_protocol(track: Track, cls: type, init_args: dict | None = None, source: dict | None = None, seeds: list[int] | None = None,
                  results_dir: str | None = None, progress: bool = False) -> tuple[list[dict], str, dict]:
-    """Run `cls(**init_args)` on the track's runs (all, or those of `seeds`); return (records, original hash, hparams)."""
-    if track.kind != "single":
+    """Run `cls(**init_args)` on the track's runs (all, or those of `seeds`); return (records, original hash, hparams).
+
+    A continual track's runs are streams of steps, run by `cli.py suite`; a method whose result does not depend on
+    the model it starts from (`ignores_original`: Retrain) is run on the track's scenario, the last step, directly.
+    """
+    if track.kind != "single" and not getattr(cls, "ignores_original", False):
         raise UnlearnBenchError(f"track {track.name} is a {track.kind} track: its runs are streams of steps, run by `cli.py suite`, not by submit")
     init_args = dict(init_args or {})
     try:

@@ -84,27 +84,19 @@ def test_the_runs_of_each_k_become_the_entries_of_its_track(tiny, tmp_path):
 
 
 def test_a_continual_suite_runs_its_tracks_stream_for_every_seed_and_enters_the_tracks_step(tmp_path):
-    import yaml
-
-    from benchmark.continual import write_stream
     from benchmark.leaderboard.entries import load_entries
     from benchmark.leaderboard.tracks import load_track
     from benchmark.suites import run_continual, write_entries
-    from datamodules.scenarios import ContinualStep
-    from tests.benchmark.leaderboard.conftest import track_data
+    from tests.benchmark.leaderboard.conftest import continual_track_data, write_track
 
-    stream = write_stream("digits", k_cl=4, steps=2, seed=5, request_dir=str(tmp_path / "streams"))
-    last = ContinualStep(stream=str(stream), step=2)
-    last.setup()
-    data = track_data("tiny-continual", [{"seed": s, "request": last.request.hash} for s in (0, 1)])
-    data.update(kind="continual", scenario={"class": "ContinualStep", "init_args": {"stream": str(stream), "step": 2}})
+    data = continual_track_data("tiny-continual", tmp_path)
     (tmp_path / "tracks").mkdir()
-    (tmp_path / "tracks" / "tiny-continual.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    write_track(tmp_path, data)
     suite = Suite(title="tiny continual", dataset="digits", ks=(4, 8), k_cl=4, seeds=(0, 1), arch=data["pretrained"]["arch"],
                   evaluation=Evaluation(mia=False), track="tiny-continual",
                   rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"max_epochs": 1})))
     records, _ = run_continual(suite, "tiny_continual", tmp_path / "runs", progress=False, leaderboard=tmp_path)
-    assert {r["request"]["hash"] for r in records if r["scenario"]["k"] == 8} == {last.request.hash}  # the same stream for both seeds
+    assert {r["request"]["hash"] for r in records if r["scenario"]["k"] == 8} == {data["runs"][0]["request"]}  # the same stream for both seeds
     written = write_entries(suite, records, leaderboard=tmp_path)
     assert len(written) == len(suite.rows)
     entries = load_entries(load_track("tiny-continual", tmp_path), tmp_path)

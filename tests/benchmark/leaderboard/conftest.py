@@ -31,6 +31,20 @@ def leaderboard(tmp_path) -> Path:
     return folder
 
 
+def continual_track_data(name: str, folder: Path, seeds=(0, 1), k_cl: int = 4, steps: int = 2) -> dict:
+    """A continual track on digits: a stream of `steps` chunks of `k_cl` training images (in `folder`/streams), entered
+    at its last step; every seed runs the same stream."""
+    from benchmark.continual import write_stream
+    from datamodules.scenarios import ContinualStep
+
+    stream = write_stream("digits", k_cl=k_cl, steps=steps, seed=5, request_dir=str(folder / "streams"))
+    last = ContinualStep(stream=str(stream), step=steps)
+    last.setup()
+    data = track_data(name, [{"seed": s, "request": last.request.hash} for s in seeds])
+    data.update(kind="continual", scenario={"class": "ContinualStep", "init_args": {"stream": str(stream), "step": steps}})
+    return data
+
+
 def write_track(folder: Path, data: dict):
     path = folder / "tracks" / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

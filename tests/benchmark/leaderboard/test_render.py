@@ -40,6 +40,18 @@ def test_rows_follow_the_ranking_rule_and_references_are_listed_unranked(filled)
     assert rows[4]["avg_gap"] is None and rows[4]["notes"] == ["diverged in 1/2 runs"]
 
 
+def test_only_a_missing_value_the_table_shows_is_noted(filled):
+    """A value absent in some runs is noted when it is one of the track's columns, not when it is a record's extra
+    (e.g. `cost/cached`, which a cached Retrain run has and a fresh one may not)."""
+    leaderboard, track = filled
+    for method, extra in [("Shown", {"mia/efficacy": None}), ("Extra", {"cost/cached": None})]:
+        records = [fake_record(method, r["seed"], r["request"], {**{n: v[i] for n, v in RETRAIN.items()}, "mia/efficacy": 0.5,
+                                                                 "cost/cached": 1.0, **(extra if i == 0 else {})}) for i, r in enumerate(RUNS)]
+        write_entry(track, method, records, leaderboard=leaderboard)
+    notes = {r["method"]: r["notes"] for r in rank(track, load_entries(track, leaderboard))}
+    assert notes["Shown"] == ["values missing in seeds [0]"] and notes["Extra"] == []
+
+
 def test_the_tables_show_every_row_with_nulls_and_flags(filled):
     leaderboard, _ = filled
     render(leaderboard)

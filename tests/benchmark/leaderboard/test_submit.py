@@ -12,7 +12,7 @@ from benchmark.leaderboard.schema import load_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, load_track
 from cli import cli_main
 from datamodules.scenarios import RandomInstances
-from tests.benchmark.leaderboard.conftest import TINY_K, track_data, write_track
+from tests.benchmark.leaderboard.conftest import TINY_K, continual_track_data, track_data, write_track
 
 EXAMPLE = "leaderboard/example_method.py:GentleAscent"
 
@@ -123,6 +123,18 @@ def test_submit_refuses_a_setup_that_does_not_hash_to_the_track(change, message,
     code, line = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny", "--leaderboard", str(leaderboard))
     assert code == 2 and line.startswith("error: ") and message in line, line
     assert not (leaderboard / "entries").exists()
+
+
+def test_a_continual_track_takes_retrain_from_submit_and_sends_other_methods_to_the_suite(leaderboard, monkeypatch, capsys):
+    """Retrain's result does not depend on the model a step starts from, so its reference entry is one retraining per
+    run at the track's step; a method that unlearns step after step needs the whole stream (`cli.py suite`)."""
+    write_track(leaderboard, continual_track_data("tiny-continual", leaderboard))
+    code, line = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny-continual", "--leaderboard", str(leaderboard))
+    assert code == 2 and "is a continual track: its runs are streams of steps, run by `cli.py suite`" in line, line
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", "Retrain", "--track", "tiny-continual", "--leaderboard", str(leaderboard))
+    entry = load_entry(leaderboard / "entries" / "tiny-continual" / "Retrain.json")
+    assert code == 0 and [run["scenario"]["step"] for run in entry["runs"]] == [2, 2]
+    assert entry["metrics"]["forgotten/acc"]["n"] == 2  # scored on every image of the stream so far
 
 
 @pytest.mark.parametrize("args, message", [
