@@ -185,6 +185,22 @@ def _details(entry: dict) -> str:
     return f"<details><summary>{html.escape(entry['method'])}</summary><pre>{html.escape(json.dumps(shown, indent=1))}</pre></details>"
 
 
+LABEL_WIDTH, LABEL_HEIGHT = 80, 12
+"""The room (px) a point's label takes in the scatter: labels closer than this are moved apart."""
+
+
+def label_position(x: float, y: float, placed: list[tuple[float, float]], low: float, high: float) -> tuple[float, float]:
+    """Where a label wanted at (x, y) goes: the nearest of y, y ± 12, y ± 24, … (within [low, high]) that overlaps no
+    label in `placed`, to which it is added; overlapping points (e.g. Original and FineTune) thus keep readable names."""
+    for step in range(40):
+        candidate = y + LABEL_HEIGHT * ((step + 1) // 2) * (1 if step % 2 else -1)
+        if low <= candidate <= high and all(abs(x - px) >= LABEL_WIDTH or abs(candidate - py) >= LABEL_HEIGHT for px, py in placed):
+            placed.append((x, candidate))
+            return x, candidate
+    placed.append((x, y))
+    return x, y
+
+
 def plot_svg(track: Track, rows: list[dict], x_name: str = "forget/acc", y_name: str = "test/acc") -> str:
     """Scatter of the rows' mean `x_name` vs mean `y_name` (in %), references hollow; rows without values listed under it."""
     width, height, left, right, top, bottom = 460, 320, 50, 110, 15, 40
@@ -206,16 +222,19 @@ def plot_svg(track: Track, rows: list[dict], x_name: str = "forget/acc", y_name:
                      f'<text x="{left - 7}" y="{sy(tick) + 4:.1f}" text-anchor="end">{int(100 * tick)}</text>')
     parts.append(f'<text x="{left + inner_w / 2}" y="{height - 6}" text-anchor="middle">{html.escape(x_name)} (%)</text>'
                  f'<text x="12" y="{top + inner_h / 2}" text-anchor="middle" transform="rotate(-90 12 {top + inner_h / 2})">{html.escape(y_name)} (%)</text>')
-    left_out = []
+    left_out, placed = [], []
     for row in rows:
         x, y = (row["metrics"].get(name, {}).get("mean") for name in (x_name, y_name))
         if x is None or y is None:
             left_out.append(row["method"] + (f" (diverged {row['diverged']}/{row['n']})" if row["diverged"] else ""))
             continue
         fill = "none" if row["reference"] else "#1f77b4"
+        label_x, label_y = label_position(sx(x) + 6, sy(y) - 5, placed, low=top + 10, high=height - 2)
+        leader = (f'<line x1="{sx(x):.1f}" y1="{sy(y):.1f}" x2="{label_x - 1:.1f}" y2="{label_y - 4:.1f}" stroke="#bbb"/>'
+                  if abs(label_y - (sy(y) - 5)) > 1 else "")
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{fill}" stroke="#1f77b4"><title>{html.escape(row["method"])}: '
                      f'{x_name} {100 * x:.2f} %, {y_name} {100 * y:.2f} %</title></circle>'
-                     f'<text x="{sx(x) + 6:.1f}" y="{sy(y) - 5:.1f}">{html.escape(row["method"])}</text>')
+                     f'{leader}<text x="{label_x:.1f}" y="{label_y:.1f}">{html.escape(row["method"])}</text>')
     parts.append("</svg>")
     note = f'<p class="protocol">Not plotted (no value): {html.escape(", ".join(left_out))}.</p>' if left_out else ""
     return "".join(parts) + note

@@ -86,3 +86,17 @@ def test_every_committed_entry_is_valid():
     for track in ("digits-random10", "digits-class0"):
         methods = {e["method"] for e in entries[track]}
         assert {"Original", "Retrain", "FineTune", "NegGrad", "Correct", "Adv", "AdvImp", "Oracle", "RAWP"} <= methods, (track, methods)
+
+
+def test_points_on_the_same_spot_keep_readable_labels(filled):
+    """Original and FineTune often sit on the same point: their names must not be drawn over each other."""
+    import re
+
+    from benchmark.leaderboard.render import LABEL_HEIGHT, plot_svg
+
+    _, track = filled
+    same = {"forget/acc": {"mean": 1.0}, "test/acc": {"mean": 0.97}}
+    rows = [{"method": name, "metrics": same, "reference": name == "Original", "diverged": 0, "n": 3} for name in ("Original", "FineTune", "Close")]
+    svg = plot_svg(track, rows)
+    ys = [float(re.search(rf'<text x="[\d.]+" y="([\d.]+)">{name}</text>', svg).group(1)) for name in ("Original", "FineTune", "Close")]
+    assert all(abs(a - b) >= LABEL_HEIGHT for i, a in enumerate(ys) for b in ys[i + 1:]), ys
