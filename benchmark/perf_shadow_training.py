@@ -21,6 +21,7 @@ instead, and batching pays.
 
     python -m benchmark.perf_shadow_training                    # digits, 16 models, small_cnn
     python -m benchmark.perf_shadow_training --models 33 --threads 1
+    python -m benchmark.perf_shadow_training --device cuda      # on a GPU machine (no profile there)
 """
 
 from __future__ import annotations
@@ -44,14 +45,22 @@ TARGET = 2.0
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def matmul_flops_per_second(size: int = 2048, repeats: int = 5) -> float:
-    """This machine's rate on a dense `size`×`size` float32 matrix product (fastest of `repeats`)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously; a clock read before it finishes lies)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_flops_per_second(device: torch.device, size: int = 2048, repeats: int = 5) -> float:
+    """The device's rate on a dense `size`×`size` float32 matrix product (fastest of `repeats`)."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
     best = math.inf
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
 
@@ -83,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each path after one warm-up")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    parser.add_argument("--device", default="cpu", help="where the models train (cpu, cuda, cuda:1, …)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -91,13 +101,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     recipe = RECIPES.get(args.dataset if args.dataset in RECIPES else "cifar")
     seeds = list(range(args.models))
 
+    device = torch.device(args.device)
+
+    def train(batched: bool, models: list[int] = seeds, epochs: int = args.epochs) -> None:
+        train_models(args.arch, data.info, data.train, recipe, models, batched=batched, device=device, epochs=epochs)
+        synchronize(device)
+
     def timed(batched: bool) -> float:
         start = now()
-        train_models(args.arch, data.info, data.train, recipe, seeds, batched=batched, epochs=args.epochs)
+        train(batched)
         return args.models * args.epochs / (now() - start)
 
-    train_models(args.arch, data.info, data.train, recipe, seeds[:2], batched=True, epochs=1)  # warm-up
-    train_models(args.arch, data.info, data.train, recipe, seeds[:2], batched=False, epochs=1)
+    train(True, seeds[:2], 1)  # warm-up
+    train(False, seeds[:2], 1)
     throughput: dict[str, list[float]] = {"one after another": [], "batched": []}
     for _ in range(args.repeats):
         throughput["one after another"].append(timed(False))
@@ -106,12 +122,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ratio = median["batched"] / median["one after another"]
     best = max(throughput["batched"]) / max(throughput["one after another"])
     print(f"{args.dataset}, {args.arch}, {args.models} models × {args.epochs} epoch(s) of recipe {recipe}, "
-          f"{torch.get_num_threads()} threads, clock {args.clock}, load average {os.getloadavg()[0]:.2f}")
+          f"{device}, {torch.get_num_threads()} threads, clock {args.clock}, load average {os.getloadavg()[0]:.2f}")
     for name, values in throughput.items():
         print(f"  {name:18s} median {median[name]:7.2f} model-epochs/s  (runs: {', '.join(f'{v:.2f}' for v in values)})")
     print(f"batched / one after another: {ratio:.2f}× (medians), {best:.2f}× (fastest runs); target ≥ {TARGET:.1f}× → {'met' if ratio >= TARGET else 'NOT met'}")
     flops = training_flops_per_epoch(args.arch, data)
-    peak = matmul_flops_per_second()
+    peak = matmul_flops_per_second(device)
     achieved = {name: flops * value for name, value in median.items()}
     bound = peak / achieved["one after another"]
     print(f"bound on this machine: one model-epoch is {flops / 1e9:.2f} GFLOP (convolutions and matrix products, forward + backward); "
@@ -120,7 +136,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"  {name:18s} {value / 1e9:6.1f} GFLOP/s = {100 * value / peak:3.0f} % of that rate")
     print(f"  a batched path running every counted FLOP at that rate, with no other cost, would be at most {bound:.2f}× faster "
           f"than one after another")
-    operators = operator_seconds(lambda: train_models(args.arch, data.info, data.train, recipe, seeds, batched=True, epochs=args.epochs))
+    if device.type != "cpu":  # the profile below reads CPU operator times, which on an accelerator are launch times
+        return {"ratio": ratio, "best_ratio": best, "bound": bound}
+    operators = operator_seconds(lambda: train(True))
     total = sum(operators.values())
     convolutions = sum(v for k, v in operators.items() if "convolution" in k)
     conv_bound = args.models * args.epochs / convolutions / median["one after another"]
