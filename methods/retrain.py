@@ -38,7 +38,11 @@ class Retrain(UnlearningMethod):
         self.cached = load_checkpoint(self.cache_file, fresh) if self.cache_file.exists() else None
         self.model.load_state_dict(fresh.state_dict())
         if self.cached is not None:  # the cost of the run that filled the cache, also for `test`
-            self.cost = {**{k: v for k, v in self.cached.items() if k.startswith("cost/")}, "cost/cached": 1.0}
+            self.cost = self._cached_cost()
+
+    def _cached_cost(self) -> dict[str, float]:
+        """The cost of the run that filled the cache, flagged `cost/cached` 1."""
+        return {**{k: v for k, v in self.cached.items() if k.startswith("cost/")}, "cost/cached": 1.0}
 
     def num_epochs(self) -> int:
         return 0 if self.cached is not None else self.recipe.epochs
@@ -61,7 +65,7 @@ class Retrain(UnlearningMethod):
     def on_fit_end(self) -> None:
         super().on_fit_end()
         if self.cached is not None:
-            self.cost.update({k: v for k, v in self.cached.items() if k.startswith("cost/")}, **{"cost/cached": 1.0})
+            self.cost.update(self._cached_cost())
         else:
             self.cost["cost/cached"] = 0.0
             if self.trainer.is_global_zero:

@@ -229,9 +229,9 @@ def plot_svg(track: Track, rows: list[dict], x_name: str = "forget/acc", y_name:
             left_out.append(row["method"] + (f" (diverged {row['diverged']}/{row['n']})" if row["diverged"] else ""))
             continue
         fill = "none" if row["reference"] else "#1f77b4"
-        label_x, label_y = label_position(sx(x) + 6, sy(y) - 5, placed, low=top + 10, high=height - 2)
-        leader = (f'<line x1="{sx(x):.1f}" y1="{sy(y):.1f}" x2="{label_x - 1:.1f}" y2="{label_y - 4:.1f}" stroke="#bbb"/>'
-                  if abs(label_y - (sy(y) - 5)) > 1 else "")
+        wanted = sy(y) - 5
+        label_x, label_y = label_position(sx(x) + 6, wanted, placed, low=top + 10, high=height - 2)
+        leader = f'<line x1="{sx(x):.1f}" y1="{sy(y):.1f}" x2="{label_x - 1:.1f}" y2="{label_y - 4:.1f}" stroke="#bbb"/>' if label_y != wanted else ""
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{fill}" stroke="#1f77b4"><title>{html.escape(row["method"])}: '
                      f'{x_name} {100 * x:.2f} %, {y_name} {100 * y:.2f} %</title></circle>'
                      f'{leader}<text x="{label_x:.1f}" y="{label_y:.1f}">{html.escape(row["method"])}</text>')

@@ -87,12 +87,17 @@ def _describe(error: BaseException, path: Path | None) -> str:
     return text
 
 
-def instantiate(cls: type, init_args: dict):
-    """`cls(**init_args)`, an argument it does not take reported in one line."""
+def check_init_args(cls: type, init_args: dict) -> None:
+    """Raise a one-line error when `cls(**init_args)` would not accept its arguments."""
     try:
         inspect.signature(cls).bind(**init_args)
     except TypeError as error:
         raise UnlearnBenchError(f"{cls.__name__} does not accept the arguments {sorted(init_args)}: {error}") from None
+
+
+def instantiate(cls: type, init_args: dict):
+    """`cls(**init_args)`, an argument it does not take reported in one line."""
+    check_init_args(cls, init_args)
     return cls(**init_args)
 
 
@@ -103,13 +108,10 @@ def run_protocol(track: Track, cls: type, init_args: dict | None = None, source:
     A continual track's runs are streams of steps, run by `cli.py suite`; a method whose result does not depend on
     the model it starts from (`ignores_original`: Retrain) is run on the track's scenario, the last step, directly.
     """
-    if track.kind != "single" and not getattr(cls, "ignores_original", False):
+    if track.kind != "single" and not cls.ignores_original:
         raise UnlearnBenchError(f"track {track.name} is a {track.kind} track: its runs are streams of steps, run by `cli.py suite`, not by submit")
     init_args = dict(init_args or {})
-    try:
-        inspect.signature(cls).bind(**init_args)
-    except TypeError as error:
-        raise UnlearnBenchError(f"{cls.__name__} does not accept the arguments {sorted(init_args)}: {error}") from None
+    check_init_args(cls, init_args)  # before any run, not after the first
     user_file = ROOT / source["file"] if source and source.get("kind") == "file" else None
     if user_file is not None and not user_file.exists():
         user_file = Path(source["file"])
