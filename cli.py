@@ -10,9 +10,9 @@ import json
 import logging
 import re
 import sys
-import time
 import warnings
 
+from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import methods  # noqa: F401  (registers the methods for --model)
@@ -42,6 +42,8 @@ class OneLineErrorParser(LightningArgumentParser):
     """Parse errors as one line naming the problem (and the known names), exit status 2."""
 
     def error(self, message: str, ex: Exception | None = None):
+        if not self.exit_on_error:  # a nested parser jsonargparse checks a value with: it catches the error
+            raise ArgumentError(message) from ex
         print(f"error: {one_line(message)}", file=sys.stderr)
         sys.exit(2)
 
@@ -61,37 +63,37 @@ class UnlearnCLI(LightningCLI):
         return Pretrained(**dict(self._setting("pretrained")))
 
     def _attach(self) -> None:
+        """The pipeline's start (`runner.attach`), and its end: a `RecordWriter` on the trainer, run by `trainer.test`."""
         evaluation = Evaluation(**dict(self._setting("evaluation")))
         runner.attach(self.model, self.datamodule, self._pretrained(), evaluation, progress=self.trainer.is_global_zero)
         runner.pl.seed_everything(self._setting("seed_everything"), verbose=False)
+        self.writer = runner.RecordWriter(self._pretrained(), self._setting("seed_everything"), self._config, self._setting("results_dir"))
+        self.trainer.callbacks.append(self.writer)
+
+    def _config(self) -> dict:
+        return json.loads(self._parser(self.subcommand).dump(self.config[self.subcommand], format="json", skip_check=True))
 
     def before_fit(self) -> None:
         self._attach()
         self.trainer.fit_loop.max_epochs = self.model.num_epochs()
 
     def after_fit(self) -> None:
-        start = time.perf_counter()
-        runner.evaluate(self.model, self.datamodule, self.trainer, self._setting("seed_everything"), self._setting("results_dir"))
-        self._finish(time.perf_counter() - start)
+        self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
+        self._show()
 
     def before_test(self) -> None:
         """`test` evaluates the original (or `--pretrained.checkpoint`), or the model a previous `fit` of the method saved."""
         self._attach()
         if self.model.num_epochs() > 0:
             runner.load_unlearned(self.model, self.datamodule, self._setting("seed_everything"), self._setting("results_dir"))
-        self._test_start = time.perf_counter()
 
     def after_test(self) -> None:
-        runner.add_model_measures(self.model, self.datamodule, self._setting("seed_everything"), self._setting("results_dir"))
-        self._finish(time.perf_counter() - self._test_start)
+        self._show()
 
-    def _finish(self, eval_seconds: float) -> None:
-        config = json.loads(self._parser(self.subcommand).dump(self.config[self.subcommand], format="json", skip_check=True))
-        record = runner.result_record(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self.trainer, config, eval_seconds)
+    def _show(self) -> None:
         if self.trainer.is_global_zero:
-            record = runner.write_record(record, runner.record_path(record, self._setting("results_dir")), self.model, self.datamodule)
-            print(tools.format_table([record]))
-            print(f"result record: {record['path']}")
+            print(tools.format_table([self.writer.record]))
+            print(f"result record: {self.writer.record['path']}")
 
 
 def cli_main(args: list[str] | None = None) -> None:

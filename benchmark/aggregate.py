@@ -33,71 +33,42 @@ have a gap: it is listed in the row's `unpaired`, and the gaps are averaged over
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import warnings
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from jsonargparse import auto_cli
 
+from benchmark.record import ResultRecord, as_layout, read_records
 from benchmark.tables import align, is_fraction
 
 REFERENCE = "Retrain"
 AVG_GAP_METRICS = ("forget/acc", "retain/acc", "test/acc", "mia/svm_asr")
 """The metrics whose gaps to Retrain are averaged into `avg_gap` (the leaderboard's ranking rule)."""
+TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy",
+                 "mia/loss_auc", "mia/ulira_acc", "mia/ulira_auc", "rt/epochs", "dist/weights", "dist/weights_retrain")
+"""The metric columns of the printed tables, in order (those present in the records are shown)."""
 
 RunKey = tuple[str, object, object]
 """(request hash, pretrained seed, seed): what a record and its Retrain counterpart share."""
 
 
-def is_record(data: object) -> bool:
-    """Whether `data` looks like a result record written by `benchmark.runner` (not a request file, config, …)."""
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("method"), str)
-        and isinstance(data.get("dataset"), str)
-        and isinstance(data.get("request"), dict)
-        and "hash" in data["request"]
-        and "seed" in data
-        and isinstance(data.get("metrics"), dict)
-    )
-
-
-def load_records(folder: str | Path) -> list[dict]:
-    """Every result record under `folder` (recursively, `*.json`), in path order.
-
-    JSON files that are not result records (forget requests, configs) are skipped; a file that is not
-    valid JSON is skipped with a warning naming it.
-    """
-    records = []
-    for path in sorted(Path(folder).rglob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            warnings.warn(f"skipping {path}: not readable as JSON ({error})", stacklevel=2)
-            continue
-        if is_record(data):
-            records.append(data)
-    return records
-
-
-def _scenario_without_seed(record: dict) -> dict:
+def _scenario_without_seed(record: Mapping) -> dict:
     return {k: v for k, v in sorted(record.get("scenario", {}).items()) if k != "seed"}
 
 
-def _context(record: dict) -> tuple:
+def _context(record: Mapping) -> tuple:
     """What the records of one leaderboard table share: dataset, scenario without its seed, original model."""
     pretrained = record.get("pretrained") or {}
     return (record["dataset"], json.dumps(_scenario_without_seed(record), sort_keys=True), pretrained.get("arch"), pretrained.get("recipe"))
 
 
-def _run_key(record: dict) -> RunKey:
+def _run_key(record: Mapping) -> RunKey:
     return (record["request"]["hash"], (record.get("pretrained") or {}).get("seed"), record["seed"])
 
 
-def _seed_order(record: dict) -> tuple:
+def _seed_order(record: Mapping) -> tuple:
     def key(value):  # None sorts first, mixed types do not raise
         return (value is not None, str(type(value)), value if value is not None else 0)
 
@@ -105,12 +76,12 @@ def _seed_order(record: dict) -> tuple:
     return (key(record.get("scenario", {}).get("seed")), key(pretrained.get("seed")), key(record["seed"]), record["request"]["hash"])
 
 
-def _seed_label(record: dict) -> dict:
+def _seed_label(record: Mapping) -> dict:
     return {"scenario_seed": record.get("scenario", {}).get("seed"), "pretrained_seed": (record.get("pretrained") or {}).get("seed"),
             "seed": record["seed"], "request": record["request"]["hash"]}
 
 
-def _value(record: dict, name: str) -> float | None:
+def _value(record: Mapping, name: str) -> float | None:
     """The metric as a float, or None when absent, None (diverged) or NaN."""
     value = record["metrics"].get(name)
     return None if value is None or math.isnan(float(value)) else float(value)
@@ -131,11 +102,13 @@ def _std(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if math.isfinite(values[0]) else math.nan)
 
 
-def aggregate(records: Iterable[dict], gap_metrics: Sequence[str] = AVG_GAP_METRICS, reference: str = REFERENCE) -> list[dict]:
+def aggregate(records: Iterable[ResultRecord | Mapping], gap_metrics: Sequence[str] = AVG_GAP_METRICS, reference: str = REFERENCE) -> list[dict]:
     """One row per (dataset, scenario without its seed, original model, method); see the module docstring.
 
     Args:
-        records: result records (as written by `benchmark.runner.run`, or `load_records`).
+        records: result records (`benchmark.record.read_records`), or their file layout (as `benchmark.runner.run`
+            returns them); of the layout only method, dataset, scenario, pretrained, request.hash, seed, metrics
+            and diverged are read.
         gap_metrics: the metrics averaged into `avg_gap`.
         reference: the method the gaps are measured to.
 
@@ -158,10 +131,10 @@ def aggregate(records: Iterable[dict], gap_metrics: Sequence[str] = AVG_GAP_METR
     Raises:
         ValueError: two records of one group have the same run key (the same run twice).
     """
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
+    groups: dict[tuple, list[Mapping]] = {}
+    for record in map(as_layout, records):
         groups.setdefault((*_context(record), record["method"]), []).append(record)
-    references: dict[tuple, dict[RunKey, dict]] = {}
+    references: dict[tuple, dict[RunKey, Mapping]] = {}
     for (*context, method), members in groups.items():
         keys = [_run_key(r) for r in members]
         if len(set(keys)) != len(keys):
@@ -240,11 +213,9 @@ def format_aggregate_table(rows: list[dict], metrics: Sequence[str] | None = Non
 
     Args:
         rows: the output of `aggregate`.
-        metrics: the metric columns (default: those of `benchmark.tools.TABLE_METRICS` present in the rows).
+        metrics: the metric columns (default: those of `TABLE_METRICS` present in the rows).
         gaps: show each metric's gap to Retrain next to its mean ± std.
     """
-    from benchmark.tools import TABLE_METRICS
-
     blocks: dict[str, list[dict]] = {}
     for row in rows:
         blocks.setdefault(_describe(row), []).append(row)
@@ -275,17 +246,22 @@ def _runs(seeds: list[dict]) -> str:
     return ", ".join(f"{s['scenario_seed']}/{s['pretrained_seed']}/{s['seed']}" for s in seeds) + " (scenario/pretrained/run seed)"
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    """`python -m benchmark.aggregate RESULTS_DIR`: print the aggregated table of every record under a folder."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("folder", help="folder of result records (searched recursively)")
-    parser.add_argument("--metrics", nargs="*", default=None, help="metric columns (default: the accuracies and attacks present)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
-    args = parser.parse_args(argv)
-    rows = aggregate(load_records(args.folder))
-    print(json.dumps(rows, indent=1) if args.json else format_aggregate_table(rows, args.metrics))
+def _as_json(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=1)
+
+
+def aggregate_folder(folder: str, metrics: list[str] | None = None, json: bool = False) -> list[dict]:
+    """Print mean ± std over seeds of every result record under a folder, each metric's gap to Retrain and the average gap.
+
+    Args:
+        folder: folder of result records (searched recursively).
+        metrics: metric columns, e.g. '[forget/acc, mia/svm_asr]' (default: the accuracies and attacks present).
+        json: print the rows as JSON instead of a table.
+    """
+    rows = aggregate(read_records(folder))
+    print(_as_json(rows) if json else format_aggregate_table(rows, metrics))
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    auto_cli(aggregate_folder)

@@ -1,14 +1,13 @@
 """Seed 000's qualitative analyses (§Qualitative Analysis, Figs. 2-4) of a finished run, from its result record.
 
 The run's scenario is rebuilt from the record (its config's `data` when it names one, else its request file) and
-checked against the record's request hash; "before" is the model the run started from (`record["pretrained"]`:
+checked against the record's request hash; "before" is the model the run started from (`record.pretrained`:
 the original, or for a continual step the previous step's model), "after" the weights the run saved.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import torch
@@ -17,25 +16,13 @@ from benchmark import runner
 from benchmark.errors import UnlearnBenchError
 from benchmark.evaluation import tsne_figure, write_run_figures
 from benchmark.pretraining import Pretrained, build_model, load_checkpoint
+from benchmark.record import ResultRecord, load_record
 from datamodules.scenarios import RequestFile, UnlearningScenario
 
-def read_record(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UnlearnBenchError(f"result record {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UnlearnBenchError(f"result record {path} is not valid JSON ({error})") from None
-    missing = [key for key in ("method", "request", "pretrained", "weights") if key not in record]
-    if missing:
-        raise UnlearnBenchError(f"result record {path} has no {missing[0]!r}; analyses need a record written by fit, test or continual")
-    return record
 
-
-def scenario_of(record: dict, data_root: str | None = None) -> UnlearningScenario:
+def scenario_of(record: ResultRecord, data_root: str | None = None) -> UnlearningScenario:
     """The run's scenario, set up, with the record's request (same hash)."""
-    data = record.get("config", {}).get("data")
+    data = record.config.get("data")
     if isinstance(data, dict) and "class_path" in data:
         module, _, name = data["class_path"].rpartition(".")
         arguments = dict(data.get("init_args") or {})
@@ -43,10 +30,10 @@ def scenario_of(record: dict, data_root: str | None = None) -> UnlearningScenari
             arguments["data_root"] = data_root
         scenario = getattr(importlib.import_module(module), name)(**arguments)
     else:
-        scenario = RequestFile(path=record["request"]["path"], data_root=data_root)
+        scenario = RequestFile(path=record.request.path, data_root=data_root)
     scenario.setup()
-    if scenario.request.hash != record["request"]["hash"]:
-        raise UnlearnBenchError(f"the rebuilt scenario's request {scenario.request.hash[:16]} is not the record's {record['request']['hash'][:16]}; "
+    if scenario.request.hash != record.request.hash:
+        raise UnlearnBenchError(f"the rebuilt scenario's request {scenario.request.hash[:16]} is not the record's {record.request.hash[:16]}; "
                                 "the data or the request file changed since the run")
     return scenario
 
@@ -67,16 +54,18 @@ def analyze(record: str, data_root: str | None = None, seed: int = 0, device: st
         device: where the models run (default: `cuda` when available, else `cpu`).
     """
     path = Path(record)
-    run = read_record(path)
+    run = load_record(path)
+    if run.weights is None:
+        raise UnlearnBenchError(f"result record {path} has no 'weights'; analyses need a record written by fit, test or continual")
     scenario = scenario_of(run, data_root)
-    pretrained = Pretrained(**{key: run["pretrained"][key] for key in ("arch", "recipe", "seed", "checkpoint")})
+    pretrained = Pretrained(arch=run.pretrained.arch, recipe=run.pretrained.recipe, seed=run.pretrained.seed, checkpoint=run.pretrained.checkpoint)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     original = runner.obtain_original(scenario, pretrained, progress=False).to(device).eval()
     model = build_model(pretrained.arch, scenario.info, 0)
-    load_checkpoint(run["weights"], model)
+    load_checkpoint(run.weights, model)
     model = model.to(device).eval()
     folder = path.with_name(path.stem + "-figures")
-    figures = [*write_run_figures(run["method"], model, original, scenario, folder, seed),
+    figures = [*write_run_figures(run.method, model, original, scenario, folder, seed),
                tsne_figure(original, scenario, folder / "tsne_before.png", method="before unlearning", seed=seed)]
     for figure in figures:
         print(figure)

@@ -8,10 +8,9 @@ not run again, so an interrupted stream resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import methods  # noqa: F401  (registers the methods `--method` names)
@@ -20,6 +19,7 @@ from benchmark.errors import UnlearnBenchError
 from benchmark.evaluation import Evaluation
 from benchmark.paths import home
 from benchmark.pretraining import Pretrained
+from benchmark.record import OriginalModel, ResultRecord, load_record
 from benchmark.tables import align, is_fraction
 from datamodules.datasets import load_dataset
 from datamodules.scenarios import ContinualStep
@@ -41,7 +41,8 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
                evaluation: Evaluation | None = None, trainer_kwargs: dict | None = None, results_dir: str | None = None,
                progress: bool = True, config: dict | None = None, measured_steps: Collection[int] | None = None, **scenario_kwargs) -> list[dict]:
     """Run `method` (a template: each step gets a fresh copy) over the first `steps` steps of the stream file
-    (default: all); return one record per step, read from disk for the steps already done.
+    (default: all); return one record per step (in the file layout `runner.run` returns), read from disk for the steps
+    already done.
 
     `measured_steps`: the steps (from 1) that get every measure of `evaluation`; the others measure the accuracies
     only (default: every step gets every measure). Suites measure attacks and relearn time at the table's k only.
@@ -57,8 +58,9 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
         path = runner.run_path(name, scenario.info.name, scenario.request.hash, seed, results_dir)
         start = replace(pretrained, checkpoint=checkpoint)
         if path.exists():
-            record = json.loads(path.read_text())
-            _check_started_from(record, start, scenario.info.name, path)
+            done = load_record(path)
+            _check_started_from(done, start, scenario.info.name, path)
+            record = done.to_dict()
         else:
             data = {"class_path": f"{ContinualStep.__module__}.ContinualStep", "init_args": {"stream": str(stream), "step": step, **scenario_kwargs}}
             model = {"class_path": f"{type(method).__module__}.{name}", "init_args": dict(method.hparams)}
@@ -70,11 +72,11 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
     return records
 
 
-def _check_started_from(record: dict, start: Pretrained, dataset: str, path: Path) -> None:
+def _check_started_from(record: ResultRecord, start: Pretrained, dataset: str, path: Path) -> None:
     """A step recorded earlier must have started from the model this stream would start it from."""
-    expected = {"arch": start.arch, "recipe": start.recipe_name(dataset), "seed": start.seed, "checkpoint": start.checkpoint}
-    if record["pretrained"] != expected:
-        raise UnlearnBenchError(f"the record {path} of this step started from {record['pretrained']}, not from {expected}; "
+    expected = OriginalModel(arch=start.arch, recipe=start.recipe_name(dataset), seed=start.seed, checkpoint=start.checkpoint)
+    if record.pretrained != expected:
+        raise UnlearnBenchError(f"the record {path} of this step started from {asdict(record.pretrained)}, not from {asdict(expected)}; "
                                 "remove it (and the later steps' records) or use another --results_dir")
 
 

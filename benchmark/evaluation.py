@@ -86,6 +86,8 @@ class Evaluator(nn.Module):
     def __init__(self, splits: list[str], num_classes: int, evaluation: Evaluation | None = None) -> None:
         super().__init__()
         evaluation = evaluation or Evaluation()
+        self.splits, self.evaluation = list(splits), evaluation
+        """The splits in the order of the evaluation loaders; the measures asked for."""
         self.accuracy = split_metrics(splits, num_classes)
         self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
         wanted = MIA_METRICS if evaluation.mia else {}

@@ -24,16 +24,15 @@ convolutions and on the loaders' batch indexing alike, and with one thread the p
 measures its own work whatever else runs. `--profile N` adds a cProfile of one `Trainer.test` call.
 
 The model's weights do not change the timing, so by default it is freshly initialised
-(`benchmark.models.create_model`); `--pretrained` uses the cached original model instead (trained
+(`benchmark.models.create_model`); `--pretrained true` uses the cached original model instead (trained
 on a cache miss, through `benchmark.runner.attach`).
 
     python -m benchmark.perf_eval                              # digits
-    python -m benchmark.perf_eval --dataset digits fashion_mnist --arch narrow_cnn_bn
+    python -m benchmark.perf_eval --dataset '[digits, fashion_mnist]' --arch narrow_cnn_bn
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import os
@@ -42,10 +41,13 @@ import statistics
 import tempfile
 import time
 import warnings
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
+from jsonargparse import auto_cli
 
+from benchmark import runner
 from benchmark.evaluation import Evaluation
 from benchmark.pretraining import Pretrained, build_model
 from datamodules.scenarios import RandomInstances
@@ -126,11 +128,9 @@ def time_ours(trainer: pl.Trainer, method: pl.LightningModule, scenario, phases:
 def attached(scenario, evaluation: Evaluation, arch: str, pretrained: bool) -> Original:
     method = Original()
     if pretrained:
-        from benchmark import runner
-
         runner.attach(method, scenario, Pretrained(arch=arch), evaluation, progress=False)
     else:
-        method.attach(build_model(arch, scenario.info, seed=0), scenario, Pretrained(arch=arch), evaluation)
+        runner.attach_model(method, build_model(arch, scenario.info, seed=0), scenario, Pretrained(arch=arch), evaluation)
     return method
 
 
@@ -154,74 +154,89 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    parser = argparse.ArgumentParser(description="Throughput of Trainer.test (our evaluation) vs a bare model(x) loop.")
-    parser.add_argument("--dataset", nargs="+", default=["digits"], help="registered datasets (digits, fashion_mnist, …), measured one after another")
-    parser.add_argument("--arch", default="small_cnn")
-    parser.add_argument("--fraction", type=float, default=0.1, help="fraction forgotten at random")
-    parser.add_argument("--batch-size", type=int, default=512, help="evaluation batch size (both paths)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions after one warm-up")
-    parser.add_argument("--mia-repeats", type=int, default=2, help="timed repetitions with the attacks (0: skip)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--pretrained", action="store_true", help="use the cached original model (trained on a miss)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: elapsed time (throughput); cpu: this process's CPU time, with --threads 1 nearly immune to other load")
-    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print cProfile's top N functions of one Trainer.test")
-    args = parser.parse_args(argv)
+def main(
+    dataset: list[str] = ["digits"],  # noqa: B006 (jsonargparse shows it)
+    arch: str = "small_cnn",
+    fraction: float = 0.1,
+    batch_size: int = 512,
+    repeats: int = 7,
+    mia_repeats: int = 2,
+    threads: int | None = None,
+    pretrained: bool = False,
+    clock: Literal["cpu", "wall"] = "wall",
+    profile: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Throughput of Trainer.test (our evaluation) vs a bare model(x) loop.
+
+    Args:
+        dataset: registered datasets (digits, fashion_mnist, …), measured one after another, e.g. '[digits, fashion_mnist]'.
+        arch: model architecture.
+        fraction: fraction forgotten at random.
+        batch_size: evaluation batch size (both paths).
+        repeats: timed repetitions after one warm-up.
+        mia_repeats: timed repetitions with the attacks (0: skip).
+        threads: torch threads (default: torch's choice).
+        pretrained: use the cached original model (trained on a miss).
+        clock: wall: elapsed time (throughput); cpu: this process's CPU time, with --threads 1 nearly immune to other load.
+        profile: print cProfile's top N functions of one Trainer.test (0: none).
+    """
     global now
-    now = CLOCKS[args.clock]
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    now = CLOCKS[clock]
+    if threads:
+        torch.set_num_threads(threads)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # in-memory datasets use none on purpose
-    results = {dataset: measure(args, dataset) for dataset in args.dataset}
+    settings = {"arch": arch, "fraction": fraction, "batch_size": batch_size, "repeats": repeats, "mia_repeats": mia_repeats,
+                "pretrained": pretrained, "clock": clock, "profile": profile}
+    results = {name: measure(name, **settings) for name in dataset}
     if len(results) > 1:
         print("summary, ours/bare throughput (ratio of medians; from our overhead per call): "
               + "; ".join(f"{name} {r['ratio']:.3f} ({r['overhead_ratio']:.3f})" for name, r in results.items()))
     return results
 
 
-def measure(args: argparse.Namespace, dataset: str) -> dict[str, float]:
-    """Time both paths on `dataset` and print the table."""
+def measure(dataset: str, arch: str, fraction: float, batch_size: int, repeats: int, mia_repeats: int, pretrained: bool, clock: str,
+            profile: int) -> dict[str, float]:
+    """Time both paths on `dataset` and print the table (the arguments are `main`'s)."""
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as requests:
-        scenario = RandomInstances(fraction=args.fraction, dataset=dataset, eval_batch_size=args.batch_size, request_dir=requests)
+        scenario = RandomInstances(fraction=fraction, dataset=dataset, eval_batch_size=batch_size, request_dir=requests)
         scenario.setup()
         sizes = {name: len(scenario.splits[name]) for name in scenario.eval_split_names}
         samples = sum(sizes.values())
-        method = attached(scenario, Evaluation(mia=False), args.arch, args.pretrained)
+        method = attached(scenario, Evaluation(mia=False), arch, pretrained)
         batches = eval_batches(scenario)
         model = method.model
 
         phases = Phases()
         trainer = make_trainer(phases)
         time_bare(model, batches), time_ours(trainer, method, scenario, phases)  # warm-up
-        clock = ModelClock(model)
+        in_model = ModelClock(model)
         bare, ours, parts = [], [], []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             bare.append(time_bare(model, batches))
-            clock.lap()
+            in_model.lap()
             seconds, phase = time_ours(trainer, method, scenario, phases)
-            phase["in model(x)"] = clock.lap()
+            phase["in model(x)"] = in_model.lap()
             phase["outside model(x)"] = seconds - phase["in model(x)"]
             ours.append(seconds)
             parts.append(phase)
         accuracy = {k: v for k, v in method.results.items() if k.endswith("/acc")}
 
         mia_seconds = []
-        if args.mia_repeats:
-            with_mia = attached(scenario, Evaluation(mia=True), args.arch, args.pretrained)
+        if mia_repeats:
+            with_mia = attached(scenario, Evaluation(mia=True), arch, pretrained)
             with_mia.model.load_state_dict(model.state_dict())
             mia_phases = Phases()
             mia_trainer = make_trainer(mia_phases)
             time_ours(mia_trainer, with_mia, scenario, mia_phases)  # warm-up
-            mia_seconds = [time_ours(mia_trainer, with_mia, scenario, mia_phases) for _ in range(args.mia_repeats)]
+            mia_seconds = [time_ours(mia_trainer, with_mia, scenario, mia_phases) for _ in range(mia_repeats)]
 
         t_bare, t_ours = statistics.median(bare), statistics.median(ours)
         pairwise = statistics.median(b / o for b, o in zip(bare, ours))
         ratio = t_bare / t_ours
-        print(f"{dataset}, {args.arch}, random {100 * args.fraction:g} % forgotten; eval splits {sizes} = {samples} samples; "
-              f"batch size {args.batch_size} ({len(batches)} batches); {torch.get_num_threads()} torch threads; "
-              f"{args.repeats} repeats after a warm-up, medians, {args.clock} clock; load average {load_before:.2f} → {os.getloadavg()[0]:.2f}")
+        print(f"{dataset}, {arch}, random {100 * fraction:g} % forgotten; eval splits {sizes} = {samples} samples; "
+              f"batch size {batch_size} ({len(batches)} batches); {torch.get_num_threads()} torch threads; "
+              f"{repeats} repeats after a warm-up, medians, {clock} clock; load average {load_before:.2f} → {os.getloadavg()[0]:.2f}")
         rows = [["path", "seconds", "samples/s", "ratio to bare"],
                 ["bare model(x) loop", f"{t_bare:.4f}", f"{samples / t_bare:,.0f}", "1.000"],
                 ["ours: Trainer.test, mia=False", f"{t_ours:.4f}", f"{samples / t_ours:,.0f}", f"{ratio:.3f}"]]
@@ -242,14 +257,14 @@ def measure(args: argparse.Namespace, dataset: str) -> dict[str, float]:
         estimate = t_bare / (t_bare + overhead)
         print(f"accuracy-path throughput ratio ours/bare = {ratio:.3f} (ratio of medians; paired {pairwise:.3f}; "
               f"from our overhead of {1000 * overhead:.1f} ms per call: {estimate:.3f}), target ≥ {TARGET:.2f}: {'met' if ratio >= TARGET else 'NOT met'}")
-        if args.clock == "wall" and load_before > 0.5 * (os.cpu_count() or 1):
+        if clock == "wall" and load_before > 0.5 * (os.cpu_count() or 1):
             print(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other processes distort wall-clock times "
                   "(the forward passes slow down most, which hides our overhead); rerun with --threads 1 --clock cpu")
-        print("accuracies (untrained model unless --pretrained): " + ", ".join(f"{k} {100 * v:.2f}" for k, v in accuracy.items()))
-        if args.profile:
-            print(profile_test(trainer, method, scenario, args.profile))
+        print("accuracies (untrained model unless --pretrained true): " + ", ".join(f"{k} {100 * v:.2f}" for k, v in accuracy.items()))
+        if profile:
+            print(profile_test(trainer, method, scenario, profile))
     return {"bare_seconds": t_bare, "ours_seconds": t_ours, "ratio": ratio, "paired_ratio": pairwise, "overhead_seconds": overhead, "overhead_ratio": estimate}
 
 
 if __name__ == "__main__":
-    main()
+    auto_cli(main)

@@ -26,15 +26,16 @@ instead, and batching pays.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
 import time
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
+from jsonargparse import auto_cli
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.batched_training import train_models
@@ -81,51 +82,53 @@ def operator_seconds(train) -> dict[str, float]:
     return dict(sorted(seconds.items(), key=lambda item: -item[1]))
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description="Shadow-model training throughput: batched (torch.func) vs one after another.")
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--arch", default="small_cnn")
-    parser.add_argument("--models", type=int, default=16, help="models trained per timing")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs of the dataset's recipe per timing")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each path after one warm-up")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    parser.add_argument("--device", default="cpu", help="where the models train (cpu, cuda, cuda:1, …)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    now = CLOCKS[args.clock]
-    data = load_dataset(args.dataset)
-    recipe = RECIPES.get(args.dataset if args.dataset in RECIPES else "cifar")
-    seeds = list(range(args.models))
+def main(dataset: str = "digits", arch: str = "small_cnn", models: int = 16, epochs: int = 1, repeats: int = 3, threads: int | None = None,
+         clock: Literal["cpu", "wall"] = "wall", device: str = "cpu") -> dict[str, float]:
+    """Shadow-model training throughput: batched (torch.func) vs one after another.
 
-    device = torch.device(args.device)
+    Args:
+        dataset: registered dataset name.
+        arch: model architecture of the shadow models.
+        models: models trained per timing.
+        epochs: epochs of the dataset's recipe per timing.
+        repeats: timed repetitions of each path after one warm-up.
+        threads: torch threads (default: torch's choice).
+        clock: wall: elapsed time; cpu: this process's CPU time.
+        device: where the models train (cpu, cuda, cuda:1, …).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    now = CLOCKS[clock]
+    data = load_dataset(dataset)
+    recipe = RECIPES.get(dataset if dataset in RECIPES else "cifar")
+    seeds = list(range(models))
+    where = torch.device(device)
 
-    def train(batched: bool, models: list[int] = seeds, epochs: int = args.epochs) -> None:
-        train_models(args.arch, data.info, data.train, recipe, models, batched=batched, device=device, epochs=epochs)
-        synchronize(device)
+    def train(batched: bool, some: list[int] = seeds, some_epochs: int = epochs) -> None:
+        train_models(arch, data.info, data.train, recipe, some, batched=batched, device=where, epochs=some_epochs)
+        synchronize(where)
 
     def timed(batched: bool) -> float:
         start = now()
         train(batched)
-        return args.models * args.epochs / (now() - start)
+        return models * epochs / (now() - start)
 
     train(True, seeds[:2], 1)  # warm-up
     train(False, seeds[:2], 1)
     throughput: dict[str, list[float]] = {"one after another": [], "batched": []}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         throughput["one after another"].append(timed(False))
         throughput["batched"].append(timed(True))
     median = {k: statistics.median(v) for k, v in throughput.items()}
     ratio = median["batched"] / median["one after another"]
     best = max(throughput["batched"]) / max(throughput["one after another"])
-    print(f"{args.dataset}, {args.arch}, {args.models} models × {args.epochs} epoch(s) of recipe {recipe}, "
-          f"{device}, {torch.get_num_threads()} threads, clock {args.clock}, load average {os.getloadavg()[0]:.2f}")
+    print(f"{dataset}, {arch}, {models} models × {epochs} epoch(s) of recipe {recipe}, "
+          f"{where}, {torch.get_num_threads()} threads, clock {clock}, load average {os.getloadavg()[0]:.2f}")
     for name, values in throughput.items():
         print(f"  {name:18s} median {median[name]:7.2f} model-epochs/s  (runs: {', '.join(f'{v:.2f}' for v in values)})")
     print(f"batched / one after another: {ratio:.2f}× (medians), {best:.2f}× (fastest runs); target ≥ {TARGET:.1f}× → {'met' if ratio >= TARGET else 'NOT met'}")
-    flops = training_flops_per_epoch(args.arch, data)
-    peak = matmul_flops_per_second(device)
+    flops = training_flops_per_epoch(arch, data)
+    peak = matmul_flops_per_second(where)
     achieved = {name: flops * value for name, value in median.items()}
     bound = peak / achieved["one after another"]
     print(f"bound on this machine: one model-epoch is {flops / 1e9:.2f} GFLOP (convolutions and matrix products, forward + backward); "
@@ -134,12 +137,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"  {name:18s} {value / 1e9:6.1f} GFLOP/s = {100 * value / peak:3.0f} % of that rate")
     print(f"  a batched path running every counted FLOP at that rate, with no other cost, would be at most {bound:.2f}× faster "
           f"than one after another")
-    if device.type != "cpu":  # the profile below reads CPU operator times, which on an accelerator are launch times
+    if where.type != "cpu":  # the profile below reads CPU operator times, which on an accelerator are launch times
         return {"ratio": ratio, "best_ratio": best, "bound": bound}
     operators = operator_seconds(lambda: train(True))
     total = sum(operators.values())
     convolutions = sum(v for k, v in operators.items() if "convolution" in k)
-    conv_bound = args.models * args.epochs / convolutions / median["one after another"]
+    conv_bound = models * epochs / convolutions / median["one after another"]
     print(f"where the batched path's time goes (one profiled run, {total:.2f} s of operators): "
           + ", ".join(f"{k} {v:.2f} s" for k, v in list(operators.items())[:6]))
     print(f"  {convolutions:.2f} s inside convolutions alone: with every other cost removed it would be at most {conv_bound:.2f}× "
@@ -148,4 +151,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    auto_cli(main)

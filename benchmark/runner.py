@@ -8,16 +8,18 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
-from benchmark.evaluation import Evaluation, model_measures, write_figures
+from benchmark.evaluation import Evaluation, Evaluator, model_measures, write_figures
 from benchmark.errors import UnlearnBenchError
 from benchmark.paths import atomic_write_bytes, home
 from benchmark.pretraining import Pretrained, build_model, cache_path, load_checkpoint
+from benchmark.record import Hardware, ResultRecord, dump_record, load_record
 from datamodules.scenarios import NothingForgotten, UnlearningScenario
 
 TRAINER_DEFAULTS = {
@@ -51,14 +53,23 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
             pl.seed_everything(pretrained.seed, verbose=False)
             trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
             pretraining = Retrain()
-            pretraining.attach(model, full, pretrained)
+            attach_model(pretraining, model, full, pretrained)
             fit(pretraining, full, trainer)
     load_checkpoint(path, model)
     return model
 
 
 def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None, progress: bool = True) -> None:
-    method.attach(obtain_original(scenario, pretrained, progress), scenario, pretrained, evaluation)
+    """Give `method` the original model, its data view of `scenario` and the evaluator of the scenario's splits."""
+    attach_model(method, obtain_original(scenario, pretrained, progress), scenario, pretrained, evaluation)
+
+
+def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: UnlearningScenario, pretrained: Pretrained,
+                 evaluation: Evaluation | None = None) -> None:
+    """`attach` with `model` as the original (U-LiRA's shadow originals, the pretraining)."""
+    scenario.setup()
+    view = scenario.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None))
+    method.attach(model, view, pretrained, Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation()))
 
 
 def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:
@@ -66,11 +77,28 @@ def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Tr
     trainer.fit(method, datamodule=scenario)
 
 
-def evaluate(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer, seed: int = 0, results_dir: str | None = None) -> dict[str, float]:
-    """Every split's metrics (`trainer.test`), then the whole-model measures the method's `evaluation` asks for
-    (with the distances to the Retrain model of the same request and seed, when one is saved)."""
-    trainer.test(method, datamodule=scenario, verbose=False)
-    return add_model_measures(method, scenario, seed, results_dir)
+class RecordWriter(pl.Callback):
+    """The end of every run's pipeline: after `trainer.test` has measured every split, add the whole-model measures,
+    build the result record and write it (rank 0, atomically, weights and figures beside it). `record` holds it.
+
+    Every command's runs end here: `cli.py fit` (after its fit), `cli.py test`, `runner.run` (compare, suites,
+    submit / verify, continual streams)."""
+
+    def __init__(self, pretrained: Pretrained, seed: int, config: dict | Callable[[], dict], results_dir: str | None = None) -> None:
+        self.pretrained, self.seed, self.config, self.results_dir = pretrained, seed, config, results_dir
+        self.record: dict | None = None
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        scenario = trainer.datamodule
+        add_model_measures(pl_module, scenario, self.seed, self.results_dir)
+        config = self.config() if callable(self.config) else self.config
+        record = result_record(pl_module, scenario, self.pretrained, self.seed, trainer, config or {}, time.perf_counter() - self.start)
+        if trainer.is_global_zero:
+            record = write_record(record, record_path(record, self.results_dir), pl_module, scenario)
+        self.record = record
 
 
 def add_model_measures(method, scenario: UnlearningScenario, seed: int = 0, results_dir: str | None = None) -> dict[str, float]:
@@ -95,9 +123,9 @@ def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float 
     path = run_path("Retrain", record["dataset"], record["request"]["hash"], record["seed"], results_dir)
     if record["method"] == "Retrain" or not path.exists() or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
         return None
-    retrain = json.loads(path.read_text())
-    seconds, reference = record["timings"].get("cost/seconds"), retrain.get("timings", {}).get("cost/seconds")
-    if retrain.get("hardware") != record["hardware"] or not seconds or not reference:
+    retrain = load_record(path)
+    seconds, reference = record["timings"].get("cost/seconds"), retrain.timings.get("cost/seconds")
+    if retrain.hardware != Hardware(**record["hardware"]) or not seconds or not reference:
         return None
     return reference / seconds
 
@@ -139,6 +167,7 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "versions": versions(),
         "hardware": {"accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices, "world_size": trainer.world_size, "machine": platform.machine(), "cpu_count": torch.get_num_threads()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "hparams": json.loads(json.dumps(dict(method.hparams), default=str)),
     }
 
 
@@ -160,9 +189,12 @@ def load_unlearned(method, scenario: UnlearningScenario, seed: int, results_dir:
         raise UnlearnBenchError(f"no unlearned {type(method).__name__} model for request {scenario.request.hash[:16]} and seed {seed} at {path}; "
                                 "run `cli.py fit` with the same arguments first (or test `--model Original --pretrained.checkpoint FILE`)")
     load_checkpoint(path, method.model)
-    fitted = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() else {}
-    method.cost = {k: v for k, v in fitted.get("timings", {}).items() if k.startswith("cost/") and k != "cost/speedup_vs_retrain"}
-    method.stopped_at, method.diverged, method.curves = fitted.get("stopped_at"), fitted.get("diverged"), fitted.get("curves", {})
+    if path.with_suffix(".json").exists():
+        fitted = load_record(path.with_suffix(".json"))
+        method.cost = {k: v for k, v in fitted.timings.items() if k.startswith("cost/") and k != "cost/speedup_vs_retrain"}
+        method.stopped_at, method.diverged, method.curves = fitted.stopped_at, fitted.diverged, fitted.curves
+    else:
+        method.cost, method.stopped_at, method.diverged, method.curves = {}, None, None, {}
 
 
 def write_record(record: dict, path: Path, method: pl.LightningModule | None = None, scenario: UnlearningScenario | None = None) -> dict:
@@ -183,7 +215,7 @@ def write_record(record: dict, path: Path, method: pl.LightningModule | None = N
         atomic_write_bytes(path.with_suffix(".pt"), buffer.getvalue())
         record = {**record, "weights": str(path.with_suffix(".pt"))}
     record = {**record, "path": str(path)}
-    atomic_write_bytes(path, json.dumps(record, indent=1, sort_keys=False).encode())
+    dump_record(ResultRecord.from_dict(record, str(path)), path)  # refuses a record that does not follow RECORD_SCHEMA
     return record
 
 
@@ -192,11 +224,9 @@ def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int 
     """Fit `method` on `scenario` from the original model, evaluate every split, write and return the record."""
     attach(method, scenario, pretrained, evaluation, progress)
     pl.seed_everything(seed, verbose=False)
-    trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1, **(trainer_kwargs or {})})
+    writer = RecordWriter(pretrained, seed, config or {}, results_dir)
+    trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1,
+                            **(trainer_kwargs or {}), "callbacks": [writer]})
     fit(method, scenario, trainer)
-    start = time.perf_counter()
-    evaluate(method, scenario, trainer, seed, results_dir)
-    record = result_record(method, scenario, pretrained, seed, trainer, config or {}, time.perf_counter() - start)
-    if trainer.is_global_zero:
-        record = write_record(record, record_path(record, results_dir), method, scenario)
-    return record
+    trainer.test(method, datamodule=scenario, verbose=False)
+    return writer.record

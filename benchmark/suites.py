@@ -28,6 +28,7 @@ from benchmark.errors import UnlearnBenchError
 from benchmark.evaluation import Evaluation
 from benchmark.paths import atomic_write_bytes, home
 from benchmark.pretraining import Pretrained
+from benchmark.record import load_record
 from benchmark.registry import Registry
 from benchmark.tables import align, is_fraction
 
@@ -74,7 +75,7 @@ class Suite:
 SUITES: Registry[Suite] = Registry("suite")
 # Every method's defaults are seed 000's (§Experimental details): rows give only what differs.
 
-ADV_EPS = {"eps": 4.0}
+ADV_EPS = {"attack": {"eps": 4.0}}
 """ADV / ADV+IMP on Fashion-MNIST use the authors' run-script ε = 4.0, not the paper's 0.4: with ε = 0.4 only 8.75 % of
 the targeted L2-PGD examples of narrow_cnn reach their target (k = 16, seed 0; 100 % with ε = 4.0), so D̄_f would be
 copies of D_f with wrong labels rather than adversarial examples, and ADV's premise does not hold (that run kept
@@ -143,9 +144,9 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
               "evaluation": suite.evaluation.__dict__}
     path = runner.run_path(row.method, suite.dataset, scenario.request.hash, seed, str(results_dir))
     if path.exists():
-        record = json.loads(path.read_text())
-        if record.get("config") == json.loads(json.dumps(config)):
-            return record
+        record = load_record(path)
+        if record.config == json.loads(json.dumps(config)):
+            return record.to_dict()
     method = METHODS.get(row.method)(**row.init)
     return runner.run(method, scenario, Pretrained(arch=suite.arch), seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from jsonargparse import auto_cli
 
-from benchmark.aggregate import main as aggregate_main
+from benchmark.aggregate import TABLE_METRICS, aggregate_folder
 from benchmark.analyses import analyze
 from benchmark.continual import continual
 from benchmark.evaluation import Evaluation
@@ -17,8 +17,6 @@ from benchmark.pretraining import RECIPES, Pretrained
 from benchmark.tables import align, is_fraction
 from datamodules.datasets import DATASETS, list_datasets
 from datamodules.requests import ForgetRequest
-
-TABLE_METRICS = ("forget/acc", "retain/acc", "test/acc", "test_forget/acc", "test_retain/acc", "relabel/acc", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "mia/ulira_acc", "mia/ulira_auc", "rt/epochs", "dist/weights", "dist/weights_retrain")
 
 
 def _cell(name: str, value: float | None | str) -> str:
@@ -150,7 +148,7 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
     "datasets": _command(datasets),
     "models": _command(models),
     "request": _command(request),
-    "aggregate": lambda argv: aggregate_main(argv),
+    "aggregate": _command(aggregate_folder),
     "continual": _command(continual),
     "analyze": _command(analyze),
 }

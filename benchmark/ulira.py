@@ -148,7 +148,7 @@ def unlearned_shadows(method, scenario, pretrained: Pretrained, originals: list[
     models = []
     for original, seed in zip(originals, seeds, strict=True):
         clone = method.fresh_copy()
-        clone.attach(copy.deepcopy(original).cpu(), scenario, Pretrained(pretrained.arch, pretrained.recipe, seed), type(method.evaluation)(mia=False))
+        runner.attach_model(clone, copy.deepcopy(original).cpu(), scenario, Pretrained(pretrained.arch, pretrained.recipe, seed), type(method.evaluation)(mia=False))
         trainer = runner.pl.Trainer(**{**runner.TRAINER_DEFAULTS, "accelerator": method.device.type, "devices": 1, "enable_progress_bar": False, "max_epochs": 1})
         with torch.random.fork_rng():
             runner.pl.seed_everything(seed, verbose=False)

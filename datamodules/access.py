@@ -9,6 +9,7 @@ from typing import Literal
 from torch.utils.data import DataLoader, Dataset
 
 from benchmark.errors import DataAccessError
+from datamodules.datasets import DatasetInfo
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,16 @@ class DataView:
         access: DataAccess,
         splits: dict[str, Dataset],
         forget_classes: tuple[int, ...] | None,
-        num_classes: int,
+        info: DatasetInfo,
+        request_hash: str,
         make_loader: Callable[[Dataset, int, bool], DataLoader],
     ) -> None:
         self.owner, self.access = owner, access
         self._splits = splits
         self.forget_classes = forget_classes
-        self.num_classes = num_classes
+        self.info, self.num_classes = info, info.num_classes
+        self.request_hash = request_hash
+        """The forget request's content hash (Retrain's cache key)."""
         self._make_loader = make_loader
 
     @property

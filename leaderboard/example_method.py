@@ -10,14 +10,15 @@ from methods.base import UnlearningMethod
 
 
 class GentleAscent(UnlearningMethod):
-    """Maximise the cross-entropy on D_f (lr 1e-4, at most 20 epochs) until D_f is misclassified."""
+    """Maximise `strength` × the cross-entropy on D_f (SGD lr 1e-4, at most 20 epochs) until D_f is misclassified."""
 
     data_access = FORGET_ONLY
-    train_splits = ("forget",)
+    defaults = {"optimizer": {"init_args": {"lr": 1e-4}}, "budget": {"max_epochs": 20, "stop": "misclassify"}}
 
-    def __init__(self, *, lr: float = 1e-4, max_epochs: int = 20) -> None:
-        super().__init__(lr=lr, max_epochs=max_epochs, stop="misclassify")
+    def __init__(self, *, strength: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.strength = strength
 
     def training_step(self, batch, batch_idx):
         x, y = batch["forget"]
-        return -F.cross_entropy(self.model(x), y)
+        return -self.strength * F.cross_entropy(self.model(x), y)

@@ -1,14 +1,14 @@
-"""Unlearning methods: the base class, the registry, one file per method."""
+"""Unlearning methods: the base class and registry (`methods.base`), shared building blocks (`methods.blocks`), and
+one file per method, each imported here so that its `@register_method` runs (as timm registers its models)."""
 
-from methods.adv import Adv
-from methods.adv_imp import AdvImp
-from methods.base import METHODS, UnlearningMethod, register_method
-from methods.correct import Correct
-from methods.finetune import FineTune
-from methods.neggrad import NegGrad
-from methods.oracle import Oracle
-from methods.original import Original
-from methods.rawp import RAWP
-from methods.retrain import Retrain
+import importlib
+import pkgutil
 
-__all__ = ["METHODS", "UnlearningMethod", "register_method", "Adv", "AdvImp", "Correct", "Oracle", "RAWP", "Original", "Retrain", "FineTune", "NegGrad"]
+from methods.base import METHODS, Budget, UnlearningMethod, register_method
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.ispkg and _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+globals().update({name: METHODS.get(name) for name in METHODS.names()})
+
+__all__ = ["METHODS", "Budget", "UnlearningMethod", "register_method", *METHODS.names()]

@@ -11,9 +11,9 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules.access import FORGET_ONLY, DataView
-from methods.adversarial import TargetDraw, cached_adversarial_set, check_attack, split_tensors
-from methods.objectives import GOAL_SPLIT, Goal, unlearning_loss
-from methods.base import StopTarget, UnlearningMethod, register_method
+from methods.base import UnlearningMethod, register_method
+from methods.blocks.adversarial import PGD, cached_adversarial_set, split_tensors
+from methods.blocks.objectives import GOAL_SPLIT, Goal, unlearning_loss
 
 ADVERSARIAL = "adversarial"
 """The batch key of the D̄_f batches."""
@@ -23,11 +23,11 @@ ADVERSARIAL = "adversarial"
 class Adv(UnlearningMethod):
     """Minimise L_UL(D_f) + L_CE(D̄_f) (seed 000 eq. 6); D̄_f is made once by the original model (`prepare`).
 
-    Defaults are seed 000's (§Experimental details): SGD lr 1e-3, momentum 0.9, weight decay 1e-5, stop
+    Defaults (`configs/methods/Adv/seed000.yaml`) are seed 000's (§Experimental details): SGD lr 1e-3, momentum 0.9, weight decay 1e-5, stop
     when D_f accuracy is 0 % (`misclassify`) or relabel accuracy 100 % (`relabel`), at most 100 epochs;
     L2-PGD with step 0.1, 100 iterations, ε = 0.4; N_adv = 20 is the paper's value for 10-class data, use
     200 for 100- and 1000-class data. The authors' code: ε = 4.0 in its run script, weight decay 1e-4,
-    stop check after every step (`stop_check="step"`; Algorithm 3 checks after each epoch). Batch size 64
+    stop check after every step (`budget.stop_check=step`; Algorithm 3 checks after each epoch). Batch size 64
     is ours (not given). Algorithm 3 as printed returns θ̃; we return the unlearned weights (its intent).
 
     An epoch walks the forget (relabel) loader once; D̄_f is cut into as many batches, of ⌈N̄_f / #forget
@@ -39,52 +39,20 @@ class Adv(UnlearningMethod):
     """
 
     data_access = FORGET_ONLY
+    defaults = "configs/methods/Adv/seed000.yaml"
 
-    def __init__(
-        self,
-        *,
-        goal: Goal = "misclassify",
-        n_adv: int = 20,
-        eps: float = 0.4,
-        pgd_steps: int = 100,
-        pgd_lr: float = 0.1,
-        random_start: bool = False,
-        adv_targets: TargetDraw = "per_example",
-        pgd_batch_size: int = 128,
-        weighting: Literal["sum", "batch_share"] = "sum",
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-5,
-        batch_size: int = 64,
-        max_epochs: int = 100,
-        stop: StopTarget | None = None,
-        stop_check: Literal["epoch", "step"] = "epoch",
-    ) -> None:
+    def __init__(self, *, goal: Goal = "misclassify", attack: PGD = PGD(), weighting: Literal["sum", "batch_share"] = "sum", **kwargs) -> None:
         """
         Args:
             goal: `misclassify` D_f (L_UL^MS, eq. 3) or `relabel` it to the request's new labels (L_UL^Cor,
                 eq. 4; trains on the `relabel` split, needs a request with new labels).
-            n_adv: adversarial examples per forget image (N_adv).
-            eps: L2 budget ε of the attack, in [0, 1] pixel units.
-            pgd_steps: PGD iterations.
-            pgd_lr: PGD step size (L2 length of each step).
-            random_start: PGD from x (False, the paper's reading) or from a random point of [0, 1]^d
-                within ε of x (True, the authors' code).
-            adv_targets: draw the target ȳ ≠ y per adversarial example (the authors' code) or once per
-                forget image (seed 001 Algorithm 1).
-            pgd_batch_size: examples attacked at once (bounded by memory). 128 was the fastest on a 2-core CPU
-                for both `narrow_cnn` and `small_cnn` (`python -m benchmark.perf_pgd`); on a GPU, larger is faster.
+            attack: the L2-PGD settings of D̄_f (`PGD`: n_adv, eps, steps, step_size, random_start, targets, batch_size).
             weighting: how eq. 6 combines the two losses (see the class docstring).
-            stop: the stop criterion; default: the goal's (`misclassify` or `relabel`).
-            lr, momentum, weight_decay, batch_size, max_epochs, stop_check: as in `UnlearningMethod`.
         """
-        check_attack(eps, n_adv, pgd_steps, pgd_lr)
-        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-                         stop=goal if stop is None else stop, stop_check=stop_check)
+        super().__init__(**kwargs)
         self.goal, self.split, self.weighting = goal, GOAL_SPLIT[goal], weighting
         self.train_splits = (self.split,)
-        self.attack = {"n_adv": n_adv, "eps": eps, "steps": pgd_steps, "step_size": pgd_lr, "random_start": random_start,
-                       "targets": adv_targets, "batch_size": pgd_batch_size}
+        self.attack = attack
         self.adversarial: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def prepare(self, data: DataView) -> None:
@@ -94,7 +62,7 @@ class Adv(UnlearningMethod):
         Targets differ from the true labels y (the paper's ȳ ≠ y_f); with the `relabel` goal one may equal y*.
         """
         x, y = split_tensors(data, "forget")
-        self.adversarial, self.reused_seconds = cached_adversarial_set(self.original, x, y, data.num_classes, **self.attack)
+        self.adversarial, self.reused_seconds = cached_adversarial_set(self.original, x, y, data.num_classes, self.attack)
 
     def train_loader(self, data: DataView) -> CombinedLoader:
         forget = data.loader(self.split, self.batch_size())

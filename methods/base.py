@@ -1,56 +1,194 @@
-"""The base class of every unlearning method: shared mechanics live here, once.
+"""The method contract: the base class of every unlearning method, its shared settings, and the registry.
 
-A method holds the model under unlearning and a frozen copy of the original, declares the data it
-may see (`data_access`), may prepare once before unlearning (`prepare`: noise, adversarial examples,
-importance scores, masks), and implements `training_step`. The base supplies the optimizer, the
-stop criterion, the timing of its own cost and the evaluation on every named split; a method never
-computes its own evaluation numbers.
+A method file declares what data it may see (`data_access`, `train_splits`), its own typed keyword-only
+hyperparameters and the paper they come from, and implements `training_step` (and, when it needs one-off work
+before unlearning, `prepare`). Everything else is shared, once:
+
+- the base settings, three typed groups every method takes without declaring them: `optimizer` (an
+  `OptimizerCallable`, as LightningCLI injects it: `--model.optimizer.lr 0.01`, `--model.optimizer torch.optim.Adam`),
+  `budget` (`Budget`: epochs, batch size, stop criterion) and `batchnorm` (BatchNorm's mode while unlearning);
+- the paper's defaults: `defaults = "configs/methods/<Method>/<paper>.yaml"` (a LightningCLI model config)
+  becomes the class's signature defaults, so `--model NegGrad`, `NegGrad()` and `--print_config` all give
+  the paper's values, and a dict given for a group (`budget={"max_epochs": 3}`) is merged into them;
+- the cost, stop criterion, divergence, curves and BatchNorm mode, as Lightning callbacks (`benchmark/callbacks.py`);
+- the evaluation on every named split (a method never computes its own evaluation numbers).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
+import importlib
 import inspect
-import math
-import resource
-import time
+import typing
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
+import docstring_parser
 import lightning.pytorch as pl
 import torch
+import yaml
+from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
-from benchmark.curves import CURVE_SPLITS
+from benchmark.callbacks import BatchNormMode, CostMeter, Curves, StopCriterion
 from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation, Evaluator
-from benchmark.metrics import evaluate_accuracy
-from benchmark.pretraining import Pretrained
+from benchmark.evaluation import Evaluator
 from benchmark.registry import Registry
 from datamodules.access import FORGET_ONLY, DataAccess, DataView
-from datamodules.scenarios import UnlearningScenario
 
 StopTarget = Literal["none", "misclassify", "relabel"]
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak accelerator memory since the last reset (CUDA), else the process's peak resident set size."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+BatchNormModeName = Literal["train", "frozen"]
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root: `defaults` paths are relative to it."""
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The shared hyperparameters of `UnlearningMethod.__init__`."""
+class Budget:
+    """How long a method unlearns and when it stops.
 
-    lr: float
-    momentum: float
-    weight_decay: float
-    batch_size: int
-    max_epochs: int
-    stop: StopTarget
-    stop_check: Literal["epoch", "step"]
+    Args:
+        max_epochs: most epochs of unlearning (the trainer's `max_epochs` is set from it).
+        batch_size: training batch size.
+        stop: stop early when the forget set is fully misclassified (`misclassify`: forget/acc = 0, seed 001
+            Algorithm 3) or fully relabeled (`relabel`: relabel/acc = 1); `none` never; unset: the method's
+            `goal` when it has one, else `none`.
+        stop_check: check the stop criterion after every optimizer `step` or every `epoch`.
+    """
+
+    max_epochs: int = 1
+    batch_size: int = 64
+    stop: StopTarget | None = None
+    stop_check: Literal["epoch", "step"] = "epoch"
+
+
+SGD: dict = {"class_path": "torch.optim.SGD", "init_args": {"lr": 1e-3, "momentum": 0.9}}
+"""The base's optimizer: SGD, lr 1e-3, momentum 0.9 (seed 000 §Experimental details)."""
+BASE_SETTINGS = ("optimizer", "budget", "batchnorm")
+SHARED_NAMES = frozenset({*BASE_SETTINGS, *(f.name for f in dataclasses.fields(Budget)), "lr", "momentum", "weight_decay"})
+"""Names a method's own `__init__` must not declare: the base settings and what they hold."""
+
+
+def optimizer_spec(value: Any) -> dict:
+    """The JSON form `{"class_path", "init_args"}` of an optimizer setting (such a dict, an optimizer class, or a
+    `functools.partial` of one, as jsonargparse builds it)."""
+    if isinstance(value, dict):
+        if "class_path" not in value:
+            raise UnlearnBenchError(f"an optimizer setting needs a class_path, got {value}")
+        return {"class_path": value["class_path"], "init_args": dict(value.get("init_args") or {})}
+    if isinstance(value, type):
+        return {"class_path": f"{value.__module__}.{value.__qualname__}", "init_args": {}}
+    if isinstance(value, functools.partial):
+        cls = next((a for a in (value.func, *value.args) if isinstance(a, type)), None)
+        if cls is not None:
+            return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(value.keywords)}
+    raise UnlearnBenchError(f"cannot read the optimizer setting {value!r}: give a class path and its arguments, "
+                            "e.g. {'class_path': 'torch.optim.SGD', 'init_args': {'lr': 0.01}}")
+
+
+def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
+    """The optimizer `spec` (`optimizer_spec` form) names, over `params`."""
+    module, _, name = spec["class_path"].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module or "torch.optim"), name)
+    except (ImportError, AttributeError):
+        raise UnlearnBenchError(f"unknown optimizer class {spec['class_path']}") from None
+    return cls(params, **spec["init_args"])
+
+
+def _merge(default: Any, value: Any) -> Any:
+    """A group setting given as a dict is merged into the group's default; anything else replaces it."""
+    if isinstance(value, dict) and dataclasses.is_dataclass(default):
+        unknown = set(value) - {f.name for f in dataclasses.fields(default)}
+        if unknown:
+            raise UnlearnBenchError(f"{type(default).__name__} has no setting(s) {sorted(unknown)}; its settings: "
+                                    f"{', '.join(f.name for f in dataclasses.fields(default))}")
+        return dataclasses.replace(default, **value)
+    if isinstance(value, dict) and isinstance(default, dict) and "class_path" in default:
+        same_class = value.get("class_path", default["class_path"]) == default["class_path"]
+        return {"class_path": value.get("class_path", default["class_path"]),
+                "init_args": {**(default["init_args"] if same_class else {}), **(value.get("init_args") or {})}}
+    return value
+
+
+def load_defaults(source: str | dict | None) -> dict:
+    """The `init_args` of a method's defaults: a dict, or a LightningCLI model config file (relative to the repository)."""
+    if source is None or isinstance(source, dict):
+        return dict(source or {})
+    path = Path(source) if Path(source).is_absolute() else ROOT / source
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise UnlearnBenchError(f"cannot read the method defaults {source}: {error}") from None
+    return dict(config.get("init_args") or {})
+
+
+def _with_defaults(cls: type) -> None:
+    """Give `cls.__init__` the signature jsonargparse and `inspect` see: its own keyword-only parameters, then (when
+    it forwards `**kwargs`) its parent's, with `cls.defaults` as their defaults; the wrapper applies them."""
+    own = cls.__dict__.get("__init__")
+    own = getattr(own, "__wrapped__", own)
+    parent = cls.__mro__[1]
+    target = own if own is not None else parent.__init__
+    parameters: list[inspect.Parameter] = []
+    forwards = own is None
+    if own is not None:
+        for p in list(_typed_signature(own).parameters.values())[1:]:
+            if p.kind is p.VAR_KEYWORD:
+                forwards = True
+            elif p.kind is not p.VAR_POSITIONAL:
+                parameters.append(p.replace(kind=p.KEYWORD_ONLY))
+    if forwards:
+        names = {p.name for p in parameters}
+        parameters += [p for p in list(_typed_signature(parent.__init__).parameters.values())[1:] if p.name not in names
+                       and (p.name not in BASE_SETTINGS or p.name in cls.base_settings)]
+    defaults = load_defaults(cls.__dict__.get("defaults"))
+    unknown = set(defaults) - {p.name for p in parameters}
+    if unknown:
+        raise UnlearnBenchError(f"the defaults of {cls.__name__} ({cls.defaults}) set {sorted(unknown)}, which it does not take")
+    parameters = [p.replace(default=_merge(p.default, defaults[p.name])) if p.name in defaults else p for p in parameters]
+    signature = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *parameters])
+    passes_all = forwards or own is None
+
+    @functools.wraps(target)
+    def __init__(self, *args, **kwargs):
+        if args:
+            raise TypeError(f"{cls.__name__} takes keyword arguments only")
+        signature.bind(self, **kwargs)  # an argument it does not take: TypeError naming it
+        values = {p.name: _merge(p.default, kwargs[p.name]) if p.name in kwargs else p.default for p in parameters}
+        if "_init_args" not in self.__dict__:  # the outermost class's resolved arguments are the method's hparams
+            object.__setattr__(self, "_init_args", values)
+        target(self, **(values if passes_all else {k: values[k] for k in inspect.signature(own).parameters if k in values}))
+
+    __init__.__signature__ = signature
+    __init__.__doc__ = _documented(own.__doc__ if own is not None else None, parent.__init__.__doc__, [p.name for p in parameters])
+    __init__.__declared__ = own  # the class's own `__init__` (None: it declares none)
+    __init__.__annotations__ = {p.name: p.annotation for p in parameters if p.annotation is not p.empty}
+    cls.__init__ = __init__
+
+
+def _documented(own: str | None, inherited: str | None, names: list[str]) -> str | None:
+    """`own` docstring with the `Args` entries of `inherited` it lacks for `names` appended (the `--help` of a method
+    then describes the base settings too)."""
+    google = docstring_parser.DocstringStyle.GOOGLE
+    have = {p.arg_name for p in docstring_parser.parse(own or "", google).params}
+    extra = [p for p in docstring_parser.parse(inherited or "", google).params if p.arg_name in names and p.arg_name not in have]
+    if not extra:
+        return own
+    text = "\n" + inspect.cleandoc(own or "") + ("" if have else "\n\nArgs:")  # (a first line would be the summary)
+    return text + "".join(f"\n    {p.arg_name}: {' '.join((p.description or '').split())}" for p in extra)
+
+
+def _typed_signature(function) -> inspect.Signature:
+    """`inspect.signature(function)` with its string annotations (`from __future__ import annotations`) resolved."""
+    signature = inspect.signature(function)
+    if hasattr(function, "__signature__"):
+        return signature
+    hints = typing.get_type_hints(function)
+    return signature.replace(parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()])
 
 
 METHODS: Registry[type["UnlearningMethod"]] = Registry("method")
@@ -67,37 +205,38 @@ class UnlearningMethod(pl.LightningModule):
     data_access: ClassVar[DataAccess] = FORGET_ONLY
     train_splits: ClassVar[tuple[str, ...]] = ("forget",)
     """Splits iterated in one training epoch; the longest defines the epoch, shorter ones cycle."""
+    defaults: ClassVar[str | dict | None] = None
+    """The paper's defaults: `configs/methods/<Method>/<paper>.yaml` (or a dict of init args)."""
+    base_settings: ClassVar[tuple[str, ...]] = BASE_SETTINGS
+    """The base settings the method takes (RAWP makes its own ascent steps: no `optimizer`)."""
     ignores_original: ClassVar[bool] = False
     """Whether the result does not depend on the original model's weights (Retrain): U-LiRA's shadows then need no originals."""
 
-    def __init__(
-        self,
-        *,
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        batch_size: int = 64,
-        max_epochs: int = 1,
-        stop: StopTarget = "none",
-        stop_check: Literal["epoch", "step"] = "epoch",
-    ) -> None:
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__ or "defaults" in cls.__dict__ or "base_settings" in cls.__dict__:
+            _with_defaults(cls)
+
+    def __init__(self, *, optimizer: OptimizerCallable = SGD, budget: Budget = Budget(), batchnorm: BatchNormModeName = "train") -> None:
         """
         Args:
-            lr: SGD learning rate.
-            momentum: SGD momentum.
-            weight_decay: SGD weight decay.
-            batch_size: training batch size.
-            max_epochs: most epochs of unlearning (the trainer's `max_epochs` is set from it).
-            stop: stop early when the forget set is fully misclassified (`misclassify`: forget/acc = 0,
-                seed 001 Algorithm 3) or fully relabeled (`relabel`: relabel/acc = 1); `none` never.
-            stop_check: check the stop criterion after every optimizer `step` or every `epoch`.
+            optimizer: the optimizer of the unlearning (`class_path` and `init_args`, as LightningCLI's).
+            budget: epochs, batch size and stop criterion.
+            batchnorm: BatchNorm's mode while unlearning: `train` (batch statistics, as the authors' code) or
+                `frozen` (running statistics, not updated; affine weights still train).
         """
         super().__init__()
-        self.save_hyperparameters()
-        # LightningCLI replaces `hparams` by the parsed init args of the subclass, which may omit these.
-        self.settings = Settings(lr, momentum, weight_decay, batch_size, max_epochs, stop, stop_check)
+        self.optimizer_spec = optimizer_spec(optimizer)
+        self.budget = _merge(Budget(), budget)
+        self.batchnorm = batchnorm
+        own = {"optimizer": optimizer, "budget": budget, "batchnorm": batchnorm}
+        init_args = self.__dict__.pop("_init_args") if "_init_args" in self.__dict__ else own
+        self._init_kwargs = dict(init_args)
+        self._set_hparams(self.hparams_of(init_args))  # (`save_hyperparameters` would read them off the call frames)
+        self._hparams_initial = copy.deepcopy(self._hparams)
         self.model: nn.Module | None = None
         self.original: nn.Module | None = None
+        self.data: DataView | None = None
         self.evaluator: Evaluator | None = None
         self.cost: dict[str, float] = {}
         self.stopped_at: dict[str, int] | None = None
@@ -109,29 +248,50 @@ class UnlearningMethod(pl.LightningModule):
         self.results: dict[str, float] = {}
         self.curves: dict[str, list[float]] = {}
         """With `--evaluation.curves`: accuracy per split before unlearning and after every epoch."""
-        self._curve_seconds = 0.0
 
-    # ---- set up by the runner ----
-    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None) -> None:
-        """Take the original model: a frozen copy is kept, a trainable copy is unlearned."""
+    @staticmethod
+    def hparams_of(init_args: dict) -> dict:
+        """The JSON form of resolved init args (what records and entries show)."""
+        shown = {}
+        for name, value in init_args.items():
+            if name == "optimizer":
+                value = optimizer_spec(value)
+            elif dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            shown[name] = value
+        return shown
+
+    @property
+    def stop_target(self) -> StopTarget:
+        """The budget's stop criterion; unset: the method's `goal` (misclassify / relabel), else `none`."""
+        return self.budget.stop if self.budget.stop is not None else getattr(self, "goal", "none")
+
+    # ---- set up by the pipeline ----
+    def attach(self, original: nn.Module, data: DataView, pretrained, evaluator: Evaluator) -> None:
+        """Take the original model (a frozen copy is kept, a trainable copy is unlearned), the data view the method
+        may see, the original's description (`Pretrained`) and the evaluator of the benchmark's splits."""
         self.original = copy.deepcopy(original).eval().requires_grad_(False)
         self.model = copy.deepcopy(original).train().requires_grad_(True)
-        self.num_classes = scenario.info.num_classes
+        self.data = data
+        self.num_classes = data.num_classes
         self.pretrained = pretrained
-        self.evaluation = evaluation or Evaluation()
-        self.evaluator = Evaluator(scenario.eval_split_names, self.num_classes, self.evaluation)
+        self.evaluator = evaluator
+        self.evaluation = evaluator.evaluation
 
     def fresh_copy(self) -> "UnlearningMethod":
         """A new, unattached instance of this method with the same hyperparameters (for shadow runs)."""
-        parameters = inspect.signature(type(self).__init__).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        return type(self)(**{k: v for k, v in self.hparams.items() if takes_any or k in parameters})
+        return type(self)(**self._init_kwargs)
 
     def num_epochs(self) -> int:
-        return self.settings.max_epochs
+        return self.budget.max_epochs
 
     def batch_size(self) -> int:
-        return self.settings.batch_size
+        return self.budget.batch_size
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The shared callbacks (cost, stop criterion, BatchNorm mode, curves); a method may add its own."""
+        curves = getattr(self, "evaluation", None) is not None and self.evaluation.curves
+        return [CostMeter(), StopCriterion(), BatchNormMode(), *([Curves()] if curves else [])]
 
     # ---- what a method implements ----
     def prepare(self, data: DataView) -> None:
@@ -145,86 +305,22 @@ class UnlearningMethod(pl.LightningModule):
         return self.model(x)
 
     def configure_optimizers(self):
-        h = self.settings
-        return torch.optim.SGD(self.model.parameters(), lr=h.lr, momentum=h.momentum, weight_decay=h.weight_decay)
+        return make_optimizer(self.optimizer_spec, self.model.parameters())
 
-    # ---- shared mechanics: cost, stop criterion ----
+    # ---- Lightning hooks ----
     def on_fit_start(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        self._fit_start = time.perf_counter()
-        datamodule = self.trainer.datamodule
-        if "relabel" in self.train_splits and "relabel" not in datamodule.splits:
+        missing = [name for name in self.train_splits if name not in self.data]
+        if "relabel" in missing:
             raise UnlearnBenchError(f"{type(self).__name__} trains on the request's new labels and needs a request with new labels "
-                                    f"(e.g. RandomInstances relabel=True); request {datamodule.request.hash[:16]} has none")
-        self.reused_seconds = 0.0
-        self.prepare(datamodule.view(type(self).__name__, self.data_access, getattr(self, "retain_subset_size", None)))
-        self.cost["cost/prepare_seconds"] = time.perf_counter() - self._fit_start + self.reused_seconds
-        self.cost["cost/reused_seconds"] = self.reused_seconds
-        self.stopped_at = None
-        self.diverged = None
-        self.curves, self._curve_seconds = {}, 0.0
-        self._record_curves()
+                                    f"(e.g. RandomInstances relabel=True); request {self.data.request_hash[:16]} has none")
+        self.prepare(self.data)
 
-    def on_fit_end(self) -> None:
-        self.cost["cost/seconds"] = time.perf_counter() - self._fit_start - self._curve_seconds + self.reused_seconds
-        if self.diverged is None and not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            self.diverged = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}  # the last step made the weights non-finite
-        self.cost["cost/epochs"] = self.trainer.current_epoch
-        self.cost["cost/steps"] = self.trainer.global_step
-        self.cost["cost/peak_memory_mb"] = peak_memory_mb(self.device)
+    def train_dataloader(self):
+        return self.train_loader(self.data)
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss).all() and self.diverged is None:
-            self.diverged = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
-            self.trainer.should_stop = True
-            return
-        if self.settings.stop_check == "step":
-            self._check_stop()
-
-    def on_train_epoch_end(self) -> None:
-        self._record_curves()
-        if self.settings.stop_check == "epoch" and self.diverged is None:
-            self._check_stop()
-
-    def _record_curves(self) -> None:
-        """With `--evaluation.curves`, accuracy on forget / retain / test now (not counted in the cost)."""
-        if not self.evaluation.curves:
-            return
-        start, datamodule = time.perf_counter(), self.trainer.datamodule
-        for split in CURVE_SPLITS:
-            accuracy = evaluate_accuracy(self.model, datamodule.eval_loader(split), self.num_classes, self.device)
-            self.curves.setdefault(f"{split}/acc", []).append(accuracy)
-        self._curve_seconds += time.perf_counter() - start
-
-    def stop_accuracy(self) -> float | None:
-        """Accuracy of the stop target's split (forget or relabel) on the whole split now; None when `stop` is `none`.
-        NaN when an output is not finite (`evaluate_accuracy`)."""
-        target = self.settings.stop
-        if target == "none":
-            return None
-        split = "forget" if target == "misclassify" else "relabel"
-        return evaluate_accuracy(self.model, self.trainer.datamodule.eval_loader(split), self.num_classes, self.device)
-
-    def _check_stop(self) -> None:
-        """Stop when the target holds; non-finite outputs are a divergence (no arg-max of them "misclassifies" anything)."""
-        if self.stopped_at is not None or (acc := self.stop_accuracy()) is None:
-            return
-        here = {"epoch": self.trainer.current_epoch, "step": self.trainer.global_step}
-        if math.isnan(acc):
-            self.diverged = self.diverged or here
-        elif acc <= 0.0 if self.settings.stop == "misclassify" else acc >= 1.0:
-            self.stopped_at = here
-        else:
-            return
-        self.trainer.should_stop = True
-
-    # ---- evaluation: the same for every method ----
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         x, y, indices = batch
-        split = self.trainer.datamodule.eval_split_names[dataloader_idx]
-        self.evaluator.update(split, self.model(x), y, indices)
+        self.evaluator.update(self.evaluator.splits[dataloader_idx], self.model(x), y, indices)
 
     def on_test_epoch_end(self) -> None:
         self.results = self.evaluator.compute()

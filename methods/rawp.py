@@ -1,14 +1,12 @@
 """RAWP: repeated adversarial weight perturbation from the forget set (seed 000's RAWP baseline, after AWP)."""
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import UnlearnBenchError
 from datamodules.access import FORGET_ONLY
-from methods.base import StopTarget, UnlearningMethod, register_method
+from methods.base import UnlearningMethod, register_method
 
 
 @register_method
@@ -40,23 +38,18 @@ class RAWP(UnlearningMethod):
     Each ascent step is an optimizer step (SGD, lr 1, on the gradient −γ‖w_l‖ g_l / ‖g_l‖ of
     L_UL^MS = −L_CE), so `cost/steps` counts forward-backward passes as for the other methods.
     Rounds stop when D_f is misclassified (the base's criterion: after every round with
-    `stop_check="step"`, after every pass over D_f with `"epoch"`) or after `max_epochs` passes.
+    `budget.stop_check=step`, after every pass over D_f with `epoch`) or after `budget.max_epochs` passes
+    (100, seed 001 Algorithm 3's budget), each of ⌈k / batch_size⌉ rounds (with k ≤ `budget.batch_size` a round
+    sees all of D_f). Defaults: `configs/methods/RAWP/seed000.yaml`. It takes no `optimizer` setting.
     """
 
     data_access = FORGET_ONLY
     train_splits = ("forget",)
 
-    def __init__(
-        self,
-        *,
-        gamma: float = 5e-3,
-        steps: int = 1,
-        remembered_only: bool = True,
-        batch_size: int = 64,
-        max_epochs: int = 100,
-        stop: StopTarget = "misclassify",
-        stop_check: Literal["epoch", "step"] = "epoch",
-    ) -> None:
+    defaults = "configs/methods/RAWP/seed000.yaml"
+    base_settings = ("budget", "batchnorm")
+
+    def __init__(self, *, gamma: float = 5e-3, steps: int = 1, remembered_only: bool = True, **kwargs) -> None:
         """
         Args:
             gamma: γ, each round's perturbation budget relative to the layer's weight norm,
@@ -64,16 +57,12 @@ class RAWP(UnlearningMethod):
             steps: ascent steps per round (AWP uses 1; then ‖v_l‖ = γ‖w_l‖ exactly).
             remembered_only: generate each step's perturbation from the batch's still correctly
                 classified images only (ours, see above); False: from the whole batch.
-            batch_size: D_f images per round; with k ≤ batch_size a round sees all of D_f.
-            max_epochs: the round budget: at most `max_epochs` passes over D_f, ⌈k / batch_size⌉
-                rounds each (100, seed 001 Algorithm 3's budget).
-            stop, stop_check: as in `UnlearningMethod`.
         """
         if not gamma > 0:
             raise UnlearnBenchError(f"RAWP's perturbation budget gamma must be positive, got {gamma}")
         if steps < 1:
             raise UnlearnBenchError(f"RAWP's steps per round must be at least 1, got {steps}")
-        super().__init__(batch_size=batch_size, max_epochs=max_epochs, stop=stop, stop_check=stop_check)
+        super().__init__(**kwargs)
         self.gamma, self.steps, self.remembered_only = gamma, steps, remembered_only
         self.automatic_optimization = False
 

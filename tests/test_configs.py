@@ -1,5 +1,6 @@
 """Every shipped config parses and validates; the papers' CIFAR pipeline runs end to end on a fixture."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from cli import cli_main
 from tests.conftest import QUIET, ROOT, records_in
 from tests.datamodules.test_torchvision_datasets import cifar10_root  # noqa: F401 (fixture)
 
-CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
+CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if "methods" not in p.parts)
+METHOD_DEFAULTS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs" / "methods").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -22,11 +24,23 @@ def test_config_validates(config, capsys, monkeypatch):
     assert "class_path: methods." in out and "class_path: datamodules.scenarios." in out
 
 
+@pytest.mark.parametrize("defaults", METHOD_DEFAULTS)
+def test_a_methods_paper_defaults_are_a_model_config_and_its_signature(defaults, capsys, monkeypatch):
+    """`--model configs/methods/M/paper.yaml` and `--model M` resolve to the same configuration."""
+    monkeypatch.chdir(ROOT)
+    printed = []
+    for model in (defaults, Path(defaults).parent.name):
+        with pytest.raises(SystemExit):
+            cli_main(["fit", "--model", model, "--data", "RandomInstances", "--data.k", "8", "--print_config"])
+        printed.append(re.sub(r"class_path: methods\.(\w+\.)?", "class_path: methods.", capsys.readouterr().out))
+    assert printed[0] == printed[1] and "budget:" in printed[0]
+
+
 def test_fit_and_test_cifar_resnet18_on_a_cifar10_fixture(cifar10_root, tmp_path):  # noqa: F811
     """The CIFAR-10 / ResNet-18 setting of seed 000, on 10 pickled images, with the one-epoch `smoke` recipe."""
     common = ["--data", "RandomInstances", "--data.dataset", "cifar10", "--data.data_root", str(cifar10_root), "--data.k", "2",
               "--pretrained.arch", "cifar_resnet18", "--pretrained.recipe", "smoke", "--results_dir", str(tmp_path / "results"), *QUIET]
-    cli_main(["fit", "--model", "NegGrad", "--model.max_epochs", "2", "--model.stop", "none", *common])
+    cli_main(["fit", "--model", "NegGrad", "--model.budget.max_epochs", "2", "--model.budget.stop", "none", *common])
     cli_main(["test", "--model", "Original", *common])
     records = {r["method"]: r for r in records_in(tmp_path / "results")}
     assert set(records) == {"NegGrad", "Original"}

@@ -8,7 +8,7 @@ For code that runs a track's protocol itself (e.g. a paper's suite) and wants to
 
     from benchmark.leaderboard import load_track, write_entry
     track = load_track("fashion_mnist-random-k128")
-    records = [runner.run(Adv(n_adv=20), track.make_scenario(r["seed"]), track.make_pretrained(), seed=r["seed"],
+    records = [runner.run(Adv(attack={"n_adv": 20}), track.make_scenario(r["seed"]), track.make_pretrained(), seed=r["seed"],
                           evaluation=track.make_evaluation()) for r in track.runs]   # or tracks.setup_run(track, seed): hashes checked
     write_entry(track, "Adv", records, init_args={"n_adv": 20})   # validated; raises EntryError naming the field
 

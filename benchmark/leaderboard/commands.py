@@ -2,88 +2,88 @@
 
 from __future__ import annotations
 
-import argparse
+import glob
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import yaml
+from jsonargparse import auto_cli
 
 from benchmark.errors import UnlearnBenchError
-from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks
+from benchmark.leaderboard.render import render
+from benchmark.leaderboard.submit import submit, verify
+from benchmark.leaderboard.tracks import LEADERBOARD
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+def submit_command(method: str, track: str, init_args: dict[str, Any] | None = None, leaderboard: str = str(LEADERBOARD),
+                   results_dir: str | None = None, no_render: bool = False, progress: bool = False) -> Path:
+    """Run a track's protocol over its seeds with a method and write its leaderboard entry (then render the leaderboard).
 
-
-def _init_args(text: str) -> dict:
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = None
-    if not isinstance(value, dict):
-        raise UnlearnBenchError(f"--init_args must be a YAML / JSON mapping such as '{{lr: 1e-4, max_epochs: 5}}', got {text!r}")
-    return value
-
-
-def submit_command(argv: list[str]) -> Path:
-    """`submit --method NAME|file.py:Class --track T`: run the track's protocol over its seeds and write the entry."""
-    from benchmark.leaderboard.render import render
-    from benchmark.leaderboard.submit import submit
-
-    parser = _Parser(prog="cli.py submit", description=submit_command.__doc__)
-    parser.add_argument("--method", required=True, help="a registered method (NegGrad) or path/to/file.py:ClassName (a subclass of methods.base.UnlearningMethod)")
-    parser.add_argument("--track", required=True, help=f"a track name ({', '.join(list_tracks()) or 'see leaderboard/tracks'}) or a track YAML file")
-    parser.add_argument("--init_args", default="{}", help="the method's constructor arguments as YAML/JSON, e.g. '{lr: 1e-4}' (default: its defaults)")
-    parser.add_argument("--leaderboard", default=str(LEADERBOARD), help="the leaderboard folder (tracks/, entries/; default: the repository's)")
-    parser.add_argument("--results_dir", default=None, help="where the runs' result records go (default $UNLEARNBENCH_HOME/leaderboard/<track>)")
-    parser.add_argument("--no_render", action="store_true", help="do not regenerate README.md and index.html")
-    parser.add_argument("--progress", action="store_true", help="show progress bars")
-    args = parser.parse_args(argv)
-    path = submit(args.track, args.method, _init_args(args.init_args), Path(args.leaderboard), args.results_dir, args.progress)
+    Args:
+        method: a registered method (NegGrad) or path/to/file.py:ClassName (a subclass of methods.base.UnlearningMethod).
+        track: a track name (see leaderboard/tracks) or a track YAML file.
+        init_args: the method's constructor arguments as YAML/JSON, e.g. '{lr: 1e-4}' (default: its defaults).
+        leaderboard: the leaderboard folder (tracks/, entries/; default: the repository's).
+        results_dir: where the runs' result records go (default $UNLEARNBENCH_HOME/leaderboard/<track>).
+        no_render: do not regenerate README.md and index.html.
+        progress: show progress bars.
+    """
+    path = submit(track, method, dict(init_args or {}), Path(leaderboard), results_dir, progress)
     print(f"entry: {path}")
-    if not args.no_render:
-        for written in render(Path(args.leaderboard)):
+    if not no_render:
+        for written in render(Path(leaderboard)):
             print(f"rendered: {written}")
     return path
 
 
-def verify_command(argv: list[str]) -> list[dict]:
-    """`verify ENTRY...`: recompute entries (files, or folders of them) and fail when a value differs beyond the track's tolerance."""
-    from benchmark.leaderboard.submit import verify
-
-    parser = _Parser(prog="cli.py verify", description=verify_command.__doc__)
-    parser.add_argument("entries", nargs="+", help="entry JSON files or folders (e.g. leaderboard/entries/digits-random10)")
-    parser.add_argument("--seeds", type=int, nargs="*", default=None, help="recompute only these seeds' runs (default: all)")
-    parser.add_argument("--leaderboard", default=None, help="the leaderboard folder (default: the one holding the entry)")
-    parser.add_argument("--progress", action="store_true", help="show progress bars")
-    args = parser.parse_args(argv)
+def entry_files(entries: str | list[str]) -> list[Path]:
+    """The entry files named by files, folders of them or glob patterns, in the order given (each folder's sorted)."""
     paths = []
-    for given in map(Path, args.entries):
-        paths += sorted(given.glob("*.json")) if given.is_dir() else [given]
+    for given in [entries] if isinstance(entries, str) else entries:
+        matches = [Path(match) for match in sorted(glob.glob(given))] if glob.has_magic(given) else [Path(given)]
+        if not matches:
+            raise UnlearnBenchError(f"no entry file matches {given}")
+        for path in matches:
+            paths += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return paths
+
+
+def verify_command(entries: str | list[str], seeds: list[int] | None = None, leaderboard: str | None = None, progress: bool = False) -> list[dict]:
+    """Recompute leaderboard entries and fail when a value differs from the entry beyond the track's tolerance.
+
+    Args:
+        entries: an entry JSON file, a folder of them (leaderboard/entries/digits-random10), a quoted glob pattern
+            ('leaderboard/entries/digits-*/*.json'), or a list of these ('[a.json, b.json]').
+        seeds: recompute only these seeds' runs, e.g. '[0]' (default: all).
+        leaderboard: the leaderboard folder (default: the one holding the entry).
+        progress: show progress bars.
+    """
     reports = []
-    for path in paths:
-        leaderboard = Path(args.leaderboard) if args.leaderboard else path.resolve().parents[2]
-        reports.append(verify(path, args.seeds, leaderboard, args.progress))
+    for path in entry_files(entries):
+        folder = Path(leaderboard) if leaderboard else path.resolve().parents[2]
+        reports.append(verify(path, seeds, folder, progress))
     print(json.dumps([{k: r[k] for k in ("method", "track", "seeds", "numbers", "max_abs_difference", "tolerance")} for r in reports], indent=1))
     return reports
 
 
-def render_command(argv: list[str]) -> list[Path]:
-    """`render`: regenerate leaderboard/README.md and leaderboard/index.html from the tracks and entries."""
-    from benchmark.leaderboard.render import render
+def render_command(leaderboard: str = str(LEADERBOARD)) -> list[Path]:
+    """Regenerate leaderboard/README.md and leaderboard/index.html from the tracks and entries.
 
-    parser = _Parser(prog="cli.py render", description=render_command.__doc__)
-    parser.add_argument("--leaderboard", default=str(LEADERBOARD), help="the leaderboard folder (default: the repository's)")
-    args = parser.parse_args(argv)
-    written = render(Path(args.leaderboard))
+    Args:
+        leaderboard: the leaderboard folder (default: the repository's).
+    """
+    written = render(Path(leaderboard))
     for path in written:
         print(f"rendered: {path}")
     return written
 
 
-COMMANDS: dict[str, Callable[[list[str]], object]] = {"submit": submit_command, "verify": verify_command, "render": render_command}
+def _command(function: Callable, as_positional: bool = True) -> Callable[[list[str]], object]:
+    """`function` as a command: its typed arguments and docstring are the options and `--help` (required ones positional
+    unless `as_positional` is False)."""
+    return lambda argv: auto_cli(function, args=argv, as_positional=as_positional)
+
+
+COMMANDS: dict[str, Callable[[list[str]], object]] = {"submit": _command(submit_command, as_positional=False), "verify": _command(verify_command),
+                                                      "render": _command(render_command)}

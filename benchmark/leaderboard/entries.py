@@ -9,20 +9,23 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from benchmark.aggregate import aggregate
 from benchmark.leaderboard.schema import SCHEMA_VERSION, EntryError, load_entry, validate_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, Track, load_track
 from benchmark.paths import atomic_write_bytes
+from benchmark.record import ResultRecord, as_layout
 
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def run_metrics(record: dict) -> dict[str, float | None]:
+def run_metrics(record: ResultRecord | Mapping) -> dict[str, float | None]:
     """A record's metrics and its unlearning cost (`cost/*` from its timings), NaN as None."""
+    record = as_layout(record)
     metrics = {name: _finite(value) for name, value in record["metrics"].items()}
     return {**metrics, **{name: _finite(value) for name, value in record.get("timings", {}).items() if name.startswith("cost/")}}
 
@@ -43,12 +46,12 @@ def entry_path(track: str, method: str, leaderboard: Path = LEADERBOARD) -> Path
     return Path(leaderboard) / "entries" / track / f"{method}.json"
 
 
-def build_entry(track: Track, method_name: str, records: list[dict], init_args: dict | None = None, hparams: dict | None = None,
+def build_entry(track: Track, method_name: str, records: list[ResultRecord | Mapping], init_args: dict | None = None, hparams: dict | None = None,
                 source: dict | None = None, pretrained_sha256: str | None = None) -> dict:
     """A valid entry of `method_name` on `track` from one result record per track run (see `write_entry`)."""
     where = f"{method_name} on track {track.name}"
     by_run = {}
-    for record in records:
+    for record in map(as_layout, records):
         key = (record["seed"], record["request"]["hash"])
         if key not in {(r["seed"], r["request"]) for r in track.runs}:
             raise EntryError(f"{where}: the record of seed {record['seed']} (request {record['request']['hash'][:16]}…) is not a run of the track")
@@ -83,14 +86,14 @@ def build_entry(track: Track, method_name: str, records: list[dict], init_args: 
     return validate_entry(entry, track, where)
 
 
-def write_entry(track: Track | str, method_name: str, records: list[dict], init_args: dict | None = None, hparams: dict | None = None,
+def write_entry(track: Track | str, method_name: str, records: list[ResultRecord | Mapping], init_args: dict | None = None, hparams: dict | None = None,
                 source: dict | None = None, pretrained_sha256: str | None = None, leaderboard: Path = LEADERBOARD) -> Path:
     """Build, validate and atomically write `entries/<track>/<method_name>.json`; return its path.
 
     Args:
         track: a `Track` or a track name (read from `leaderboard/tracks/`).
         method_name: the registered method name (the entry's file name; `verify` rebuilds the method from it).
-        records: the result records of the track's runs, one per seed (as `runner.run` returns them).
+        records: the result records of the track's runs, one per seed (`ResultRecord`s, or their layout as `runner.run` returns them).
         init_args: the arguments the method was constructed with (`verify` constructs it again with them).
         hparams: the resolved hyperparameters to show (default: the first record's `config`).
         source: `{"kind": "registered"}` (default) or `{"kind": "file", "file", "class", "sha256"}`.

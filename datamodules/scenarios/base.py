@@ -160,7 +160,7 @@ class UnlearningScenario(pl.LightningDataModule):
             size = min(retain_subset_size or len(retain), len(retain))
             generator = torch.Generator().manual_seed(int(self.request.hash[:8], 16))
             allowed["retain"] = retain.subset(torch.randperm(len(retain), generator=generator)[:size].sort().values)
-        return DataView(owner, access, allowed, self.request.classes, self.info.num_classes, self.make_train_loader)
+        return DataView(owner, access, allowed, self.request.classes, self.info, self.request.hash, self.make_train_loader)
 
     def make_train_loader(self, dataset: Dataset, batch_size: int, shuffle: bool = True) -> DataLoader:
         world_size, rank = _world()
@@ -186,8 +186,9 @@ class UnlearningScenario(pl.LightningDataModule):
 
     # ---- Lightning hooks ----
     def train_dataloader(self):
-        method = self.trainer.lightning_module
-        return method.train_loader(self.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None)))
+        """What the module trains on is its own (`LightningModule.train_dataloader`: a method's loader over the data
+        view the pipeline gave it); the scenario supplies the evaluation loaders and the training augmentation."""
+        return self.trainer.lightning_module.train_dataloader()
 
     def test_dataloader(self) -> list[DataLoader]:
         return [self.eval_loader(name) for name in self.eval_split_names]

@@ -1,4 +1,4 @@
-"""Aggregation over seeds on hand-built result records: mean ± std, gaps to Retrain, avg gap, missing values."""
+"""Aggregation over seeds on hand-built result records: mean ± std, gaps to Retrain, avg gap, missing values; `cli.py aggregate`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.aggregate import AVG_GAP_METRICS, aggregate, format_aggregate_table, load_records
+from benchmark.aggregate import AVG_GAP_METRICS, aggregate, format_aggregate_table
+from benchmark.record import ResultRecord, read_records
+from benchmark.tools import TOOLS
 
 METRICS = ("forget/acc", "retain/acc", "test/acc", "mia/svm_asr", "rt/epochs")
 # VALUES[method][metric] = the values of seeds 0, 1, 2
@@ -25,16 +27,21 @@ SCENARIO = {"kind": "random_instances", "k": 144, "relabel": False}
 
 
 def record(method: str, seed: int, *, scenario_seed: int = 0, dataset: str = "digits", values: dict | None = None, k: int = 144) -> dict:
+    """A result record in its file layout (every field a record file has)."""
     metrics = values if values is not None else {name: VALUES[method][name][seed] for name in METRICS}
+    request = f"{dataset}-{k}-request-{scenario_seed}"
     return {
         "method": method,
         "dataset": dataset,
         "scenario": {**SCENARIO, "k": k, "seed": scenario_seed},
-        "request": {"hash": f"{dataset}-{k}-request-{scenario_seed}", "num_forget": k},
+        "request": {"hash": request, "path": f"requests/{request}.json", "num_forget": k},
         "pretrained": {"arch": "small_cnn", "recipe": dataset, "seed": 0, "checkpoint": None},
         "seed": seed,
         "metrics": metrics,
         "timings": {"cost/seconds": 1.0 + seed},
+        "stopped_at": None, "diverged": None, "curves": {}, "config": {}, "git_commit": None, "versions": {},
+        "hardware": {"accelerator": "CPUAccelerator", "devices": 1, "world_size": 1, "machine": "x86_64", "cpu_count": 2},
+        "created": "2026-01-01T00:00:00+0000",
     }
 
 
@@ -163,7 +170,7 @@ def test_table(records):
     assert "Retrain  | 3 |     3 ± 1" in only and "forget/acc" not in only.splitlines()[1]
 
 
-def test_load_records(tmp_path, records):
+def test_read_records(tmp_path, records):
     for r in records:
         path = tmp_path / r["dataset"] / r["request"]["hash"] / f"{r['method']}-seed{r['seed']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,9 +178,12 @@ def test_load_records(tmp_path, records):
     (tmp_path / "requests").mkdir()
     (tmp_path / "requests" / "abc.json").write_text(json.dumps({"dataset": "digits", "forget_indices": [1, 2]}))  # a request file
     (tmp_path / "broken.json").write_text("{")
-    with pytest.warns(UserWarning, match="broken.json"):
-        loaded = load_records(tmp_path)
-    assert len(loaded) == len(records)
+    (tmp_path / "partial.json").write_text(json.dumps({k: v for k, v in records[0].items() if k != "hardware"}))
+    with pytest.warns(UserWarning) as warned:
+        loaded = read_records(tmp_path)
+    broken, partial = (str(w.message) for w in warned)  # in path order
+    assert "broken.json is not readable as JSON" in broken and partial.endswith("partial.json is not a valid result record: hardware: missing; skipped")
+    assert len(loaded) == len(records) and all(isinstance(r, ResultRecord) for r in loaded)
     assert by_method(aggregate(loaded)) == by_method(aggregate(records))
 
 
@@ -190,9 +200,16 @@ def test_nan_is_missing_and_diverged_runs_are_reported(records):
 
 
 def test_command_line(tmp_path, records, capsys):
-    from benchmark.aggregate import main
-
     for r in records:
         (tmp_path / f"{r['method']}-seed{r['seed']}.json").write_text(json.dumps(r))
-    rows = main([str(tmp_path)])
+    rows = TOOLS["aggregate"]([str(tmp_path)])
     assert len(rows) == 3 and "avg gap" in capsys.readouterr().out
+    TOOLS["aggregate"]([str(tmp_path), "--metrics", "[rt/epochs]"])
+    header = capsys.readouterr().out.splitlines()[1]
+    assert "rt/epochs" in header and "forget/acc" not in header
+    TOOLS["aggregate"]([str(tmp_path), "--json", "true"])
+    assert sorted(row["method"] for row in json.loads(capsys.readouterr().out)) == ["NegGrad", "Original", "Retrain"]
+    with pytest.raises(SystemExit):
+        TOOLS["aggregate"](["--help"])
+    usage = capsys.readouterr().out
+    assert all(option in usage for option in ("folder", "--metrics", "--json"))

@@ -28,7 +28,7 @@ def assert_analyses(record: dict, method: str) -> None:
 
 
 def test_analyze_a_finished_digits_run(tmp_path, capsys):
-    record = runner.run(NegGrad(max_epochs=2, stop="none"), RandomInstances(k=24, seed=3), Pretrained(), results_dir=str(tmp_path),
+    record = runner.run(NegGrad(budget={"max_epochs": 2, "stop": "none"}), RandomInstances(k=24, seed=3), Pretrained(), results_dir=str(tmp_path),
                         progress=False, evaluation=Evaluation(mia=False))
     assert "figures" not in record
     cli_main(["analyze", record["path"]])
@@ -38,7 +38,7 @@ def test_analyze_a_finished_digits_run(tmp_path, capsys):
 
 def test_analyze_a_continual_step(tmp_path):
     stream = write_stream("digits", k_cl=8, steps=2, seed=4, request_dir=str(tmp_path))
-    _, step_2 = run_stream(NegGrad(max_epochs=2, stop="none"), stream, Pretrained(), evaluation=Evaluation(mia=False), results_dir=str(tmp_path / "results"), progress=False)
+    _, step_2 = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(), evaluation=Evaluation(mia=False), results_dir=str(tmp_path / "results"), progress=False)
     cli_main(["analyze", step_2["path"]])
     assert_analyses(step_2, "NegGrad")
 

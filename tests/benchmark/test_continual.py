@@ -31,8 +31,8 @@ def test_steps_chain_models_record_step_and_k_and_resume(tmp_path, monkeypatch, 
     monkeypatch.setattr(runner, "obtain_original", recording_obtain)
     monkeypatch.setattr(runner, "run", counting_run)
     options = {"pretrained": Pretrained(), "evaluation": Evaluation(mia=False), "results_dir": str(tmp_path / "results"), "progress": False}
-    first_two = run_stream(NegGrad(max_epochs=2, stop="none"), stream, steps=2, **options)  # then "interrupted"
-    records = run_stream(NegGrad(max_epochs=2, stop="none"), stream, **options)
+    first_two = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, steps=2, **options)  # then "interrupted"
+    records = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, **options)
     assert runs == [1, 2, 3]  # steps 1 and 2 were not run again
     assert records[:2] == first_two
 
@@ -50,7 +50,7 @@ def test_steps_chain_models_record_step_and_k_and_resume(tmp_path, monkeypatch, 
     assert all(len(c) == 3 for c in chunks) and len(set().union(*chunks)) == 9  # disjoint chunks, cumulative requests
     assert requests[1][:3] == requests[0] and requests[2][:6] == requests[1]
 
-    cli_main(["continual", "--method", "NegGrad", "--method.max_epochs", "2", "--method.stop", "none", "--stream", str(stream), "--evaluation.mia", "false",
+    cli_main(["continual", "--method", "NegGrad", "--method.budget.max_epochs", "2", "--method.budget.stop", "none", "--stream", str(stream), "--evaluation.mia", "false",
               "--results_dir", str(tmp_path / "results"), "--progress", "false"])
     assert runs == [1, 2, 3]  # all recorded: the command only prints
     lines = capsys.readouterr().out.splitlines()
@@ -62,14 +62,14 @@ def test_steps_chain_models_record_step_and_k_and_resume(tmp_path, monkeypatch, 
 def test_a_recorded_step_from_another_start_is_refused(tmp_path):
     stream = write_stream("digits", k_cl=3, steps=1, seed=2, request_dir=str(tmp_path))
     options = {"evaluation": Evaluation(mia=False), "results_dir": str(tmp_path / "results"), "progress": False}
-    (record,) = run_stream(NegGrad(max_epochs=2, stop="none"), stream, Pretrained(), **options)
+    (record,) = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(), **options)
     with pytest.raises(UnlearnBenchError, match="started from .* not from .*'checkpoint': '.*other.pt'"):
-        run_stream(NegGrad(max_epochs=2, stop="none"), stream, Pretrained(checkpoint=str(tmp_path / "other.pt")), **options)
+        run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(checkpoint=str(tmp_path / "other.pt")), **options)
 
 
 def test_only_the_measured_steps_get_the_attacks(tmp_path):
     stream = write_stream("digits", k_cl=3, steps=2, seed=3, request_dir=str(tmp_path))
-    records = run_stream(NegGrad(max_epochs=1, stop="none"), stream, Pretrained(), evaluation=Evaluation(mia=True), measured_steps={2},
+    records = run_stream(NegGrad(budget={"max_epochs": 1, "stop": "none"}), stream, Pretrained(), evaluation=Evaluation(mia=True), measured_steps={2},
                          results_dir=str(tmp_path / "results"), progress=False)
     assert "mia/svm_asr" not in records[0]["metrics"] and "retain/acc" in records[0]["metrics"]
     assert "mia/svm_asr" in records[1]["metrics"]

@@ -16,7 +16,7 @@ def test_volatility_is_the_mean_absolute_change_between_epochs():
 
 
 def test_curves_start_at_the_original_and_give_volatility():
-    record = run(FineTune(max_epochs=3), RandomInstances(k=20), Pretrained(), evaluation=Evaluation(curves=True, mia=False), progress=False)
+    record = run(FineTune(budget={"max_epochs": 3}), RandomInstances(k=20), Pretrained(), evaluation=Evaluation(curves=True, mia=False), progress=False)
     curves = record["curves"]
     assert set(curves) == {"forget/acc", "retain/acc", "test/acc"}
     assert all(len(curve) == 4 for curve in curves.values())  # before unlearning + 3 epochs

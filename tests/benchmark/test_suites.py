@@ -10,7 +10,7 @@ from benchmark.suites import SUITES, Row, Suite, run_suite
 
 TINY = Suite(
     title="tiny", dataset="digits", ks=(8, 12), seeds=(0, 1), arch="small_cnn", evaluation=Evaluation(mia=False),
-    rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"max_epochs": 1})),
+    rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"budget": {"max_epochs": 1}})),
     companion_metrics=("cost/seconds",),
 )
 
@@ -79,7 +79,7 @@ def test_the_runs_of_each_k_become_the_entries_of_its_track(tiny, tmp_path):
     entries = load_entries(load_track("tiny-k8", tmp_path), tmp_path)
     assert sorted(e["method"] for e in entries) == ["FineTune", "Original"], [e["method"] for e in entries]
     finetune = next(e for e in entries if e["method"] == "FineTune")
-    assert finetune["config"]["init_args"] == {"max_epochs": 1}
+    assert finetune["config"]["init_args"] == {"budget": {"max_epochs": 1}}
     assert [run["seed"] for run in finetune["runs"]] == [0, 1]
 
 
@@ -94,7 +94,7 @@ def test_a_continual_suite_runs_its_tracks_stream_for_every_seed_and_enters_the_
     write_track(tmp_path, data)
     suite = Suite(title="tiny continual", dataset="digits", ks=(4, 8), k_cl=4, seeds=(0, 1), arch=data["pretrained"]["arch"],
                   evaluation=Evaluation(mia=False), track="tiny-continual",
-                  rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"max_epochs": 1})))
+                  rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"budget": {"max_epochs": 1}})))
     records, _ = run_continual(suite, "tiny_continual", tmp_path / "runs", progress=False, leaderboard=tmp_path)
     assert {r["request"]["hash"] for r in records if r["scenario"]["k"] == 8} == {data["runs"][0]["request"]}  # the same stream for both seeds
     written = write_entries(suite, records, leaderboard=tmp_path)

@@ -42,7 +42,7 @@ def test_source_must_fit_the_dataset(both_roots):
         ExternalInstances(source="digits", k=2, data_root=str(both_roots)).setup()
 
 
-FIXTURE_RUN = ["--model.n_adv", "1", "--model.pgd_steps", "1", "--model.max_epochs", "1", "--data.k", "2", "--data.num_workers", "0",
+FIXTURE_RUN = ["--model.attack.n_adv", "1", "--model.attack.steps", "1", "--model.budget.max_epochs", "1", "--data.k", "2", "--data.num_workers", "0",
                "--pretrained.arch", "small_cnn", "--pretrained.recipe", "smoke", "--evaluation.mia", "false", "--trainer.devices", "1", *QUIET]
 
 

@@ -9,10 +9,11 @@ from benchmark.pretraining import Pretrained
 from benchmark.runner import obtain_original, run
 from datamodules.scenarios import RandomInstances, WholeClasses
 from methods.adv import Adv
-from methods.adv_imp import AdvImp, importance_penalty, mas_importance, normalize_per_tensor, penalty_weights
-from methods.adversarial import adversarial_set, other_labels
+from methods.adv_imp import AdvImp
+from methods.blocks.adversarial import PGD, adversarial_set, other_labels
+from methods.blocks.importance import importance_penalty, mas_importance, normalize_per_tensor, penalty_weights
 
-FAST = {"n_adv": 4, "pgd_steps": 10, "batch_size": 4}
+FAST = {"attack": {"n_adv": 4, "steps": 10}, "budget": {"batch_size": 4}}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def test_pgd_examples_are_classified_as_their_targets_within_the_budget(digits, 
     ε = 0.4 moves only ~8 % of the examples to their target."""
     model, x, y = digits
     eps, n_adv = 4.0, 3
-    x_adv, target = adversarial_set(model, x, y, 10, n_adv=n_adv, eps=eps, steps=100, step_size=0.1, random_start=random_start,
+    x_adv, target = adversarial_set(model, x, y, 10, PGD(n_adv=n_adv, eps=eps, steps=100, step_size=0.1, random_start=random_start),
                                     generator=torch.Generator().manual_seed(0))
     assert x_adv.shape == (len(x) * n_adv, *x.shape[1:])
     assert torch.equal(model(x_adv).argmax(1), target)
@@ -45,7 +46,7 @@ def test_targets_differ_from_the_labels_per_example_or_per_image():
     assert not (drawn == labels).any() and all(set(drawn[labels == c].tolist()) == set(range(10)) - {c} for c in range(10))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 10))
     x, y = torch.rand(6, 1, 2, 2), torch.arange(6)
-    _, per_image = adversarial_set(model, x, y, 10, n_adv=5, steps=1, targets="per_image")
+    _, per_image = adversarial_set(model, x, y, 10, PGD(n_adv=5, steps=1, targets="per_image"))
     assert not (per_image == y.repeat_interleave(5)).any() and (per_image.view(6, 5) == per_image.view(6, 5)[:, :1]).all()
 
 
@@ -77,16 +78,16 @@ def test_importance_penalty_is_the_weighted_squared_distance():
 def test_method_reaches_its_stop_target(method_class, goal):
     method = method_class(goal=goal, **FAST)
     record = run(method, RandomInstances(k=8, relabel=goal == "relabel"), Pretrained(), progress=False)
-    assert method.stopped_at is not None, f"no stop within {method.settings.max_epochs} epochs: {record['metrics']}"
+    assert method.stopped_at is not None, f"no stop within {method.budget.max_epochs} epochs: {record['metrics']}"
     if goal == "misclassify":
         assert record["metrics"]["forget/acc"] == 0.0
     else:
         assert record["metrics"]["relabel/acc"] == 1.0
-    assert len(method.adversarial[1]) == 8 * FAST["n_adv"]
+    assert len(method.adversarial[1]) == 8 * FAST["attack"]["n_adv"]
 
 
 @pytest.mark.parametrize("bad", [{"eps": 0.0}, {"eps": -1.0}, {"n_adv": 0}])
-@pytest.mark.parametrize("make", [Adv, AdvImp, lambda **kw: adversarial_set(torch.nn.Linear(1, 2), torch.zeros(1, 1), torch.zeros(1), 2, **kw)])
+@pytest.mark.parametrize("make", [lambda **kw: Adv(attack=kw), lambda **kw: AdvImp(attack=kw), PGD])
 def test_bad_attack_settings_give_a_one_line_error(make, bad):
     with pytest.raises(UnlearnBenchError) as error:
         make(**bad)
@@ -104,7 +105,7 @@ def test_adv_and_adv_imp_share_one_adversarial_set_and_a_warm_cache_changes_no_r
     from benchmark.paths import home
 
     shutil.rmtree(home() / "adversarial", ignore_errors=True)
-    settings = {**FAST, "max_epochs": 2, "eps": 4.0}
+    settings = {"attack": {**FAST["attack"], "eps": 4.0}, "budget": {**FAST["budget"], "max_epochs": 2}}
     runs = []
     for method in (Adv(**settings), AdvImp(**settings), Adv(**settings)):  # cold, then warm, then warm
         record = run(method, RandomInstances(k=8), Pretrained(), seed=3, progress=False)

@@ -21,7 +21,7 @@ def assert_stable_names(record: dict, relabel: bool = False) -> None:
 
 
 def test_correct_relabels_the_forget_set_and_stops_there(tmp_path):
-    method = Correct(batch_size=8)
+    method = Correct(budget={"batch_size": 8})
     record = run(method, RandomInstances(k=8, relabel=True), Pretrained(), results_dir=str(tmp_path), progress=False)
     assert record["metrics"]["relabel/acc"] == 1.0 and record["metrics"]["forget/acc"] == 0.0
     assert record["stopped_at"] is not None
@@ -46,7 +46,7 @@ class Relapsing(Oracle):
     """Learns wrong labels for D_f in its first epoch, the true ones after: its last epoch is not its best."""
 
     def __init__(self) -> None:
-        super().__init__(max_epochs=3, stop="none")
+        super().__init__(budget={"max_epochs": 3, "stop": "none"})
 
     def training_step(self, batch, batch_idx):
         x, y = batch["forget"]
@@ -57,9 +57,10 @@ def test_oracle_returns_its_lowest_forget_accuracy_checkpoint(tmp_path):
     method = Relapsing()
     scenario = RandomInstances(k=8)
     record = run(method, scenario, Pretrained(), results_dir=str(tmp_path), progress=False)
-    best = min(method.history)
-    assert len(method.history) == 3 and method.history.index(best) == method.best_epoch == 0
-    assert method.history[-1] > best
+    history = method.best.history
+    best = min(history)
+    assert len(history) == 3 and history.index(best) == method.best.best_epoch == 0
+    assert history[-1] > best
     assert record["metrics"]["forget/acc"] == best
     assert evaluate_accuracy(method.model, scenario.eval_loader("forget"), 10, method.device) == best
     assert record["stopped_at"] is None
@@ -69,13 +70,13 @@ def test_oracle_returns_its_lowest_forget_accuracy_checkpoint(tmp_path):
 def test_oracle_stops_at_its_goal(tmp_path):
     method = Oracle(goal="relabel")
     record = run(method, RandomInstances(k=8, relabel=True), Pretrained(), results_dir=str(tmp_path), progress=False)
-    assert record["metrics"]["relabel/acc"] == 1.0 and method.history[-1] == 1.0
-    assert record["stopped_at"]["epoch"] == len(method.history) - 1 < 10
+    assert record["metrics"]["relabel/acc"] == 1.0 and method.best.history[-1] == 1.0
+    assert record["stopped_at"]["epoch"] == len(method.best.history) - 1 < 10
     assert_stable_names(record, relabel=True)
 
 
 def test_rawp_misclassifies_the_forget_set_and_stops(tmp_path):
-    method = RAWP(stop_check="step")
+    method = RAWP(budget={"stop_check": "step"})
     record = run(method, RandomInstances(k=8), Pretrained(), results_dir=str(tmp_path), progress=False)
     assert record["metrics"]["forget/acc"] == 0.0
     assert record["stopped_at"] is not None and record["timings"]["cost/steps"] == record["stopped_at"]["step"] < 100

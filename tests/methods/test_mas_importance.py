@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-import methods.adv_imp as adv_imp
+import methods.blocks.importance as adv_imp
 from benchmark.models import create_model
-from methods.adv_imp import mas_importance
+from methods.blocks.importance import mas_importance
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 

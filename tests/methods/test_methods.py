@@ -1,5 +1,6 @@
 """Every registered method on `digits`, and the mechanics the base class guarantees."""
 
+import inspect
 import math
 
 import pytest
@@ -12,7 +13,8 @@ from benchmark.pretraining import Pretrained
 from benchmark.runner import run
 from datamodules.access import FORGET_ONLY
 from datamodules.scenarios import RandomInstances, WholeClasses
-from methods import METHODS, NegGrad, UnlearningMethod
+from methods import METHODS, Budget, NegGrad, UnlearningMethod
+from methods.base import SHARED_NAMES, load_defaults
 
 SPLITS = ("forget/acc", "retain/acc", "test/acc")
 
@@ -45,7 +47,7 @@ def test_retrain_is_cached_and_never_saw_the_forget_set():
 
 @pytest.mark.parametrize("stop_check", ["step", "epoch"])
 def test_neggrad_stops_when_the_forget_set_is_misclassified(stop_check):
-    method = NegGrad(stop_check=stop_check, max_epochs=100, batch_size=4)
+    method = NegGrad(budget={"stop_check": stop_check, "max_epochs": 100, "batch_size": 4})
     record = run(method, RandomInstances(k=8, seed=2), Pretrained(), progress=False)
     assert record["metrics"]["forget/acc"] == 0.0
     assert method.stopped_at is not None
@@ -61,7 +63,7 @@ class Overflowing(UnlearningMethod):
     data_access = FORGET_ONLY
 
     def __init__(self) -> None:
-        super().__init__(max_epochs=5, stop="misclassify", stop_check="step")
+        super().__init__(budget=Budget(max_epochs=5, stop="misclassify", stop_check="step"))
 
     def training_step(self, batch, batch_idx):
         with torch.no_grad():
@@ -85,7 +87,7 @@ class Snooper(UnlearningMethod):
     seen: list[set] = []
 
     def __init__(self, snoop: bool = False) -> None:
-        super().__init__(max_epochs=1, batch_size=16)
+        super().__init__(budget=Budget(max_epochs=1, batch_size=16))
         self.snoop = snoop
 
     def prepare(self, data):
@@ -110,13 +112,47 @@ def test_forget_only_method_cannot_reach_retain_data():
 
 
 def test_same_seed_same_numbers():
-    a = run(NegGrad(max_epochs=3, stop="none"), RandomInstances(k=30), Pretrained(), seed=5, progress=False)
-    b = run(NegGrad(max_epochs=3, stop="none"), RandomInstances(k=30), Pretrained(), seed=5, progress=False)
+    a = run(NegGrad(budget={"max_epochs": 3, "stop": "none"}), RandomInstances(k=30), Pretrained(), seed=5, progress=False)
+    b = run(NegGrad(budget={"max_epochs": 3, "stop": "none"}), RandomInstances(k=30), Pretrained(), seed=5, progress=False)
     assert a["metrics"] == b["metrics"]
 
 
 def test_original_weights_stay_frozen():
-    method = NegGrad(max_epochs=2, stop="none")
+    method = NegGrad(budget={"max_epochs": 2, "stop": "none"})
     run(method, RandomInstances(k=30), Pretrained(), progress=False)
     changed = [not torch.equal(p, q) for p, q in zip(method.model.parameters(), method.original.parameters())]
     assert any(changed) and not any(p.requires_grad for p in method.original.parameters())
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_a_method_declares_only_its_own_hyperparameters(name):
+    """The base settings (optimizer, budget, BatchNorm mode) and what they hold are never re-declared by a method:
+    its paper's values for them are its defaults file's (`configs/methods/<Method>/<paper>.yaml`)."""
+    cls = METHODS.get(name)
+    for klass in cls.__mro__[: cls.__mro__.index(UnlearningMethod)]:
+        own = getattr(klass.__dict__.get("__init__"), "__declared__", klass.__dict__.get("__init__"))
+        if own is not None:
+            declared = set(inspect.signature(own).parameters) - {"self", "kwargs"}
+            assert not declared & SHARED_NAMES, f"{klass.__name__}.__init__ re-declares base settings {sorted(declared & SHARED_NAMES)}"
+
+
+@pytest.mark.parametrize("name", [n for n in METHODS.names() if METHODS.get(n).defaults])
+def test_a_method_without_arguments_has_its_papers_defaults(name):
+    cls = METHODS.get(name)
+    defaults = load_defaults(cls.defaults)
+    hparams = cls().hparams
+    for key, value in defaults.items():
+        if isinstance(value, dict) and "init_args" in value:
+            assert hparams[key]["init_args"] == value["init_args"], key
+        elif isinstance(value, dict):
+            assert {k: hparams[key][k] for k in value} == value, key
+        else:
+            assert hparams[key] == value, key
+
+
+def test_a_group_given_in_part_keeps_the_papers_other_values():
+    method = NegGrad(budget={"max_epochs": 3}, optimizer={"init_args": {"lr": 0.1}})
+    assert method.budget == Budget(max_epochs=3, batch_size=64, stop=None, stop_check="epoch") and method.stop_target == "misclassify"
+    assert method.optimizer_spec["init_args"] == {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-5}
+    with pytest.raises(TypeError, match="max_epochs"):
+        NegGrad(max_epochs=3)

@@ -2,7 +2,7 @@
 
 Every run of every digits entry is recomputed, except that `SLOW` methods (Adv, AdvImp: 100-step PGD for 20
 examples per forget image, about 30 s per run on one thread) are recomputed on their first seed of one track
-only, to keep the suite within its time budget; `python cli.py verify leaderboard/entries/digits-*/*.json`
+only, to keep the suite within its time budget; `python cli.py verify 'leaderboard/entries/digits-*/*.json'`
 verifies them all.
 """
 

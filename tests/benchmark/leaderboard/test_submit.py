@@ -71,7 +71,7 @@ def test_submit_a_method_file_then_verify_and_a_changed_number_fails(tiny, leade
     path = leaderboard / "entries" / "tiny" / "GentleAscent.json"
     entry = load_entry(path, tiny)
     assert entry["source"]["file"] == "leaderboard/example_method.py" and entry["source"]["class"] == "GentleAscent"
-    assert entry["config"]["hparams"]["lr"] == 1e-4 and entry["runs"][0]["pretrained_sha256"] == tiny.pretrained["sha256"]
+    assert entry["config"]["hparams"]["optimizer"]["init_args"]["lr"] == 1e-4 and entry["runs"][0]["pretrained_sha256"] == tiny.pretrained["sha256"]
     assert "GentleAscent" in (leaderboard / "README.md").read_text() and "GentleAscent" in (leaderboard / "index.html").read_text()
 
     code, _ = cli(monkeypatch, capsys, "verify", str(path))
@@ -103,11 +103,11 @@ def test_a_broken_method_file_is_one_line_and_writes_no_entry(method, reason, ti
 
 
 def test_a_registered_method_and_init_args(tiny, leaderboard, monkeypatch, capsys):
-    code, _ = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny", "--init_args", "{max_epochs: 1}",
-                  "--leaderboard", str(leaderboard), "--no_render")
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny", "--init_args", "{budget: {max_epochs: 1}}",
+                  "--leaderboard", str(leaderboard), "--no_render", "true")
     assert code == 0
     entry = load_entry(leaderboard / "entries" / "tiny" / "FineTune.json", tiny)
-    assert entry["source"] == {"kind": "registered"} and entry["config"]["init_args"] == {"max_epochs": 1}
+    assert entry["source"] == {"kind": "registered"} and entry["config"]["init_args"] == {"budget": {"max_epochs": 1}}
     assert entry["runs"][0]["metrics"]["cost/epochs"] == 1
 
 

@@ -18,9 +18,11 @@ Readings of what the papers leave open (the authors' code is csm9493/L2UL):
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -34,16 +36,41 @@ from datamodules.access import DataView
 
 TargetDraw = Literal["per_example", "per_image"]
 
-def check_attack(eps: float, n_adv: int, steps: int, step_size: float) -> None:
-    """Raise `UnlearnBenchError` (one line) unless ε > 0, N_adv ≥ 1, steps ≥ 1 and step size > 0."""
-    if not eps > 0:
-        raise UnlearnBenchError(f"the PGD budget eps must be positive, got {eps}")
-    if n_adv < 1:
-        raise UnlearnBenchError(f"n_adv (adversarial examples per forget image) must be at least 1, got {n_adv}")
-    if steps < 1:
-        raise UnlearnBenchError(f"pgd_steps must be at least 1, got {steps}")
-    if not step_size > 0:
-        raise UnlearnBenchError(f"the PGD step size must be positive, got {step_size}")
+@dataclass(frozen=True)
+class PGD:
+    """The adversarial set D̄_f's settings (seed 000 eq. 1, seed 001 Algorithm 1), one name each.
+
+    Args:
+        n_adv: adversarial examples per forget image (N_adv).
+        eps: L2 budget ε of the attack, in [0, 1] pixel units.
+        steps: PGD iterations.
+        step_size: PGD step size (L2 length of each step).
+        random_start: PGD from x (False, the paper's reading) or from a random point of [0, 1]^d within ε of x
+            (True, the authors' code).
+        targets: draw the target ȳ ≠ y per adversarial example (`per_example`, the authors' code) or once per
+            forget image (`per_image`, seed 001 Algorithm 1).
+        batch_size: examples attacked at once (bounded by memory). 128 was the fastest on a 2-core CPU for both
+            `narrow_cnn` and `small_cnn` (`python -m benchmark.perf_pgd`); on a GPU, larger is faster.
+    """
+
+    n_adv: int = 20
+    eps: float = 0.4
+    steps: int = 100
+    step_size: float = 0.1
+    random_start: bool = False
+    targets: TargetDraw = "per_example"
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        """Raise `UnlearnBenchError` (one line) unless ε > 0, N_adv ≥ 1, steps ≥ 1 and step size > 0."""
+        if not self.eps > 0:
+            raise UnlearnBenchError(f"the PGD budget eps must be positive, got {self.eps}")
+        if self.n_adv < 1:
+            raise UnlearnBenchError(f"n_adv (adversarial examples per forget image) must be at least 1, got {self.n_adv}")
+        if self.steps < 1:
+            raise UnlearnBenchError(f"the PGD steps must be at least 1, got {self.steps}")
+        if not self.step_size > 0:
+            raise UnlearnBenchError(f"the PGD step size must be positive, got {self.step_size}")
 
 
 def other_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -98,38 +125,31 @@ def adversarial_set(
     x: torch.Tensor,
     y: torch.Tensor,
     num_classes: int,
-    *,
-    n_adv: int = 20,
-    eps: float = 0.4,
-    steps: int = 100,
-    step_size: float = 0.1,
-    random_start: bool = False,
-    targets: TargetDraw = "per_example",
-    batch_size: int = 512,
+    attack: PGD = PGD(),
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """D̄_f (seed 001 Algorithm 1): N_adv targeted L2-PGD examples per image of (x, y), targets ȳ ≠ y.
+    """D̄_f (seed 001 Algorithm 1): `attack.n_adv` targeted L2-PGD examples per image of (x, y), targets ȳ ≠ y.
 
     Returns (x', ȳ) on the CPU (D̄_f can outgrow accelerator memory), the N_adv examples of image i at
-    rows i·N_adv … (i + 1)·N_adv − 1. `batch_size` is how many examples are attacked at once.
+    rows i·N_adv … (i + 1)·N_adv − 1.
     """
-    check_attack(eps, n_adv, steps, step_size)
+    n_adv, batch_size = attack.n_adv, attack.batch_size
     device = next(model.parameters()).device
-    if targets == "per_image":
+    if attack.targets == "per_image":
         target = other_labels(y, num_classes, generator).repeat_interleave(n_adv)
     else:
         target = other_labels(y.repeat_interleave(n_adv), num_classes, generator)
     source = torch.arange(len(target)) // n_adv
     examples = [
-        targeted_l2_pgd(model, x[source[i : i + batch_size]].to(device), target[i : i + batch_size].to(device), eps=eps, steps=steps,
-                        step_size=step_size, random_start=random_start, generator=generator).cpu()
+        targeted_l2_pgd(model, x[source[i : i + batch_size]].to(device), target[i : i + batch_size].to(device), eps=attack.eps,
+                        steps=attack.steps, step_size=attack.step_size, random_start=attack.random_start, generator=generator).cpu()
         for i in range(0, len(target), batch_size)
     ]
     return torch.cat(examples), target
 
 
-def cached_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, **attack) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
-    """`adversarial_set(model, x, y, num_classes, **attack)`, made once and cached under `$UNLEARNBENCH_HOME/adversarial/`.
+def cached_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, attack: PGD) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
+    """`adversarial_set(model, x, y, num_classes, attack)`, made once and cached under `$UNLEARNBENCH_HOME/adversarial/`.
 
     Its targets and random starts come from a generator seeded by one draw of torch's global RNG, so a run consumes
     the same random numbers whether the set is read or made (its later shuffling does not depend on the cache). The
@@ -137,13 +157,13 @@ def cached_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n
     when it was read from the cache (0.0 when made now), which the run's cost counts as spent.
     """
     seed = int(torch.randint(2**62, (1,)))
-    key = tensors_sha256({"x": x, "y": y}, extra=state_dict_sha256(model) + json.dumps({**attack, "num_classes": num_classes, "seed": seed}, sort_keys=True))
+    key = tensors_sha256({"x": x, "y": y}, extra=state_dict_sha256(model) + json.dumps({**dataclasses.asdict(attack), "num_classes": num_classes, "seed": seed}, sort_keys=True))
     path = home() / "adversarial" / f"{key[:32]}.pt"
     if path.exists():
         saved = torch.load(path, weights_only=True)
         return (saved["x"], saved["y"]), saved["seconds"]
     start = time.perf_counter()
-    examples = adversarial_set(model, x, y, num_classes, generator=torch.Generator().manual_seed(seed), **attack)
+    examples = adversarial_set(model, x, y, num_classes, attack, generator=torch.Generator().manual_seed(seed))
     seconds = time.perf_counter() - start
     buffer = io.BytesIO()
     torch.save({"x": examples[0], "y": examples[1], "seconds": seconds}, buffer)

@@ -1,0 +1,170 @@
+"""Lightning callbacks for the work every unlearning run shares: its cost, its stop criterion and divergence,
+its per-epoch curves, a best-state choice, and BatchNorm's mode.
+
+`UnlearningMethod.configure_callbacks` attaches the shared ones to every fit; a method adds its own (Oracle:
+`BestState`). They write what they measure onto the method (`cost`, `stopped_at`, `diverged`, `curves`), where
+the result record reads it. Evaluations they run use the scenario's evaluation loaders (the benchmark's, not the
+method's data view) and are deterministic (no random numbers drawn), so adding or removing one changes no result.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from benchmark.curves import CURVE_SPLITS
+from benchmark.metrics import evaluate_accuracy
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak accelerator memory since the last reset (CUDA), else the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def split_accuracy(trainer: pl.Trainer, method: pl.LightningModule, split: str) -> float:
+    """Accuracy of the method's model on the whole `split` now (NaN when an output is not finite)."""
+    return evaluate_accuracy(method.model, trainer.datamodule.eval_loader(split), method.num_classes, method.device)
+
+
+def _here(trainer: pl.Trainer) -> dict[str, int]:
+    return {"epoch": trainer.current_epoch, "step": trainer.global_step}
+
+
+class CostMeter(pl.Callback):
+    """`cost/seconds` (the unlearning itself, `prepare` included; seconds other callbacks declare as
+    `uncounted_seconds` excluded; one-off work a method read from a cache, `reused_seconds`, counted as spent),
+    `cost/prepare_seconds`, `cost/reused_seconds`, `cost/epochs`, `cost/steps`, `cost/peak_memory_mb`."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(pl_module.device)
+        pl_module.reused_seconds = 0.0
+        self.start = time.perf_counter()
+
+    def seconds(self, trainer, pl_module) -> float:
+        uncounted = sum(getattr(callback, "uncounted_seconds", 0.0) for callback in trainer.callbacks)
+        return time.perf_counter() - self.start - uncounted + pl_module.reused_seconds
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        pl_module.cost["cost/prepare_seconds"] = self.seconds(trainer, pl_module)
+        pl_module.cost["cost/reused_seconds"] = pl_module.reused_seconds
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        pl_module.cost.setdefault("cost/prepare_seconds", self.seconds(trainer, pl_module))  # no epoch to train
+        pl_module.cost.setdefault("cost/reused_seconds", pl_module.reused_seconds)
+        pl_module.cost["cost/seconds"] = self.seconds(trainer, pl_module)
+        pl_module.cost["cost/epochs"] = trainer.current_epoch
+        pl_module.cost["cost/steps"] = trainer.global_step
+        pl_module.cost["cost/peak_memory_mb"] = peak_memory_mb(pl_module.device)
+
+
+class StopCriterion(pl.Callback):
+    """Stop when the budget's target holds (`misclassify`: forget/acc = 0, seed 001 Algorithm 3; `relabel`:
+    relabel/acc = 1), checked after every optimizer step or every epoch (`budget.stop_check`); stop as diverged
+    when the training loss, the outputs the check sees or the final weights are not finite (no arg-max of
+    non-finite outputs "misclassifies" anything). Sets the method's `stopped_at` and `diverged`."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        pl_module.stopped_at = None
+        pl_module.diverged = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all() and pl_module.diverged is None:
+            pl_module.diverged = _here(trainer)
+            trainer.should_stop = True
+            return
+        if pl_module.budget.stop_check == "step":
+            self.check(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if pl_module.budget.stop_check == "epoch" and pl_module.diverged is None:
+            self.check(trainer, pl_module)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if pl_module.diverged is None and not all(torch.isfinite(p).all() for p in pl_module.model.parameters()):
+            pl_module.diverged = _here(trainer)  # the last step made the weights non-finite
+
+    def check(self, trainer, pl_module) -> None:
+        target = pl_module.stop_target
+        if pl_module.stopped_at is not None or target == "none":
+            return
+        accuracy = split_accuracy(trainer, pl_module, "forget" if target == "misclassify" else "relabel")
+        if math.isnan(accuracy):
+            pl_module.diverged = pl_module.diverged or _here(trainer)
+        elif accuracy <= 0.0 if target == "misclassify" else accuracy >= 1.0:
+            pl_module.stopped_at = _here(trainer)
+        else:
+            return
+        trainer.should_stop = True
+
+
+class Curves(pl.Callback):
+    """Accuracy on forget / retain / test before unlearning and after every epoch, in the method's `curves`
+    (`--evaluation.curves`); its time is not part of the cost."""
+
+    def __init__(self) -> None:
+        self.uncounted_seconds = 0.0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        pl_module.curves, self.uncounted_seconds = {}, 0.0
+        self.record(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.record(trainer, pl_module)
+
+    def record(self, trainer, pl_module) -> None:
+        start = time.perf_counter()
+        for split in CURVE_SPLITS:
+            pl_module.curves.setdefault(f"{split}/acc", []).append(split_accuracy(trainer, pl_module, split))
+        self.uncounted_seconds += time.perf_counter() - start
+
+
+class BestState(pl.Callback):
+    """Keep the weights with the lowest (`mode="min"`) or highest (`"max"`) accuracy on `split` after every epoch
+    (ties: the earliest, as `ModelCheckpoint`) in memory and restore them when training ends. An epoch after which
+    the run diverged is never kept. Its evaluations are part of the method, so part of its cost."""
+
+    def __init__(self, split: str, mode: str = "min") -> None:
+        self.split, self.mode = split, mode
+        self.history: list[float] = []
+        """The split's accuracy after each epoch."""
+        self.best_epoch: int | None = None
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.history, self.best_epoch, self._state = [], None, None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if pl_module.diverged is not None:
+            return
+        accuracy = split_accuracy(trainer, pl_module, self.split)
+        self.history.append(accuracy)
+        if not math.isnan(accuracy) and (self._state is None or self._gap(accuracy) < self._gap(self.history[self.best_epoch])):
+            self.best_epoch = len(self.history) - 1
+            self._state = {name: value.detach().clone() for name, value in pl_module.model.state_dict().items()}
+
+    def _gap(self, accuracy: float) -> float:
+        return accuracy if self.mode == "min" else 1.0 - accuracy
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._state is not None:
+            pl_module.model.load_state_dict(self._state)
+
+
+class BatchNormMode(pl.Callback):
+    """`batchnorm="frozen"`: BatchNorm layers stay in evaluation mode while the method trains (running statistics
+    used, never updated; their affine weights still train). `"train"` (the authors' code): Lightning's train mode."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.batchnorm == "frozen":
+            for module in pl_module.model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()

@@ -1,0 +1,1 @@
+"""Building blocks several methods share, one name each: objectives, adversarial sets, importances."""
