@@ -16,10 +16,11 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import methods  # noqa: F401  (registers the methods for --model)
-from benchmark import runner, tools
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained
+from benchmark.commands import tools
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment import runner
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import SCENARIOS, UnlearningScenario
 from methods import METHODS, UnlearningMethod
 

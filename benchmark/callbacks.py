@@ -17,8 +17,8 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-from benchmark.curves import CURVE_SPLITS
-from benchmark.metrics import evaluate_accuracy
+from benchmark.metrics.accuracy import evaluate_accuracy
+from benchmark.metrics.curves import CURVE_SPLITS
 
 
 def peak_memory_mb(device: torch.device) -> float:

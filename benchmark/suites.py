@@ -23,14 +23,20 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from benchmark.aggregate import aggregate
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.paths import atomic_write_bytes, home
-from benchmark.pretraining import Pretrained
-from benchmark.record import load_record
-from benchmark.registry import Registry
-from benchmark.tables import align, is_fraction
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import atomic_write_bytes, home
+from benchmark.core.record import load_record
+from benchmark.core.registry import Registry
+from benchmark.experiment import runner
+from benchmark.experiment.continual import run_stream, write_stream
+from benchmark.leaderboard.entries import write_entry
+from benchmark.leaderboard.tracks import LEADERBOARD, load_track
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
+from benchmark.reports.aggregate import aggregate
+from benchmark.reports.tables import align, is_fraction
+from datamodules.scenarios import RandomInstances
+from methods import METHODS
 
 
 @dataclass(frozen=True)
@@ -134,10 +140,6 @@ def suite_dir(name: str, results_dir: str | None = None) -> Path:
 
 def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: Path, progress: bool) -> dict:
     """One run of one row (or its record, when an identical run already wrote one)."""
-    from benchmark import runner
-    from datamodules.scenarios import RandomInstances
-    from methods import METHODS
-
     scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
     scenario.setup()
     config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init,
@@ -160,8 +162,6 @@ def run_seconds(records: list[dict]) -> float:
 
 def track_stream(suite: Suite, leaderboard: Path | None = None) -> Path | None:
     """The stream file of the suite's continual track (when it has one, on the track's dataset and model)."""
-    from benchmark.leaderboard.tracks import LEADERBOARD, load_track
-
     if not (suite.k_cl and suite.track):
         return None
     track = load_track(suite.track, leaderboard or LEADERBOARD)
@@ -174,9 +174,6 @@ def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool, le
     """Each row over a stream per seed (`benchmark.continual.run_stream`, resumable): the continual track's stream
     for every seed when the suite runs on the track's dataset and model, else one drawn per seed. Returns the
     records at the `ks` read points and the seconds all steps took (`run_seconds`)."""
-    from benchmark.continual import run_stream, write_stream
-    from methods import METHODS
-
     if any(k % suite.k_cl for k in suite.ks):
         raise UnlearnBenchError(f"suite {name}: every k must be a multiple of k_cl={suite.k_cl}, got ks={list(suite.ks)}")
     steps, records, seconds = max(suite.ks) // suite.k_cl, [], 0.0
@@ -271,9 +268,6 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
 def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = None) -> list[str]:
     """Each row's runs of each k as an entry of the k's track, when they cover all the track's seeds
     (so paper tables and leaderboard are the same data); `cli.py render` then shows them."""
-    from benchmark.leaderboard.entries import write_entry
-    from benchmark.leaderboard.tracks import LEADERBOARD, load_track
-
     leaderboard = leaderboard or LEADERBOARD
     written = []
     if suite.k_cl:  # one track: the stream's runs at the track's step

@@ -8,7 +8,7 @@ from typing import Literal
 
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.errors import DataAccessError
+from benchmark.core.errors import DataAccessError
 from datamodules.datasets import DatasetInfo
 
 

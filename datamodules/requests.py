@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.paths import atomic_write_bytes
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import atomic_write_bytes
 
 FORMAT_VERSION = 1
 

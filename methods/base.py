@@ -35,9 +35,9 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
 from benchmark.callbacks import BatchNormMode, CostMeter, Curves, StopCriterion
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluator
-from benchmark.registry import Registry
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.registry import Registry
+from benchmark.metrics.evaluator import Evaluator
 from datamodules.access import FORGET_ONLY, DataAccess, DataView
 
 StopTarget = Literal["none", "misclassify", "relabel"]

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import UnlearnBenchError
+from benchmark.core.errors import UnlearnBenchError
 from datamodules.access import FORGET_ONLY
 from methods.base import UnlearningMethod, register_method
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.evaluation import Evaluator
-from benchmark.pretraining import RECIPES, Pretrained, Recipe, build_model, cache_path, load_checkpoint, save_checkpoint
+from benchmark.metrics.evaluator import Evaluator
+from benchmark.models.pretraining import RECIPES, Pretrained, Recipe, build_model, cache_path, load_checkpoint, save_checkpoint
 from datamodules.access import RETAIN_FULL, DataView
 from methods.base import UnlearningMethod, register_method
 

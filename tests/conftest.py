@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from benchmark.core.record import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--trainer.enable_progress_bar", "false"]
@@ -28,4 +29,5 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
 
 
 def records_in(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))]
+    """The result records under `folder`, in path order, in their file layout."""
+    return [record.to_dict() for record in read_records(folder)]

@@ -12,9 +12,9 @@ import time
 import pytest
 import torch
 
+from benchmark.commands.tools import compare
+from benchmark.metrics.mia import MIA_METRICS
 from benchmark.models import create_model
-from benchmark.tools import compare
-from benchmark.mia import MIA_METRICS
 from cli import cli_main
 from datamodules.scenarios import RandomInstances
 from tests.conftest import QUIET, ROOT, records_in, run_cli

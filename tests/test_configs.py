@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.mia import MIA_METRICS
+from benchmark.metrics.mia import MIA_METRICS
 from cli import cli_main
 from tests.conftest import QUIET, ROOT, records_in
 from tests.datamodules.test_torchvision_datasets import cifar10_root  # noqa: F401 (fixture)

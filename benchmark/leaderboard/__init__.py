@@ -15,7 +15,7 @@ For code that runs a track's protocol itself (e.g. a paper's suite) and wants to
 `write_entry(track, method_name, records, init_args=None, hparams=None, source=None, pretrained_sha256=None,
 leaderboard=LEADERBOARD)` needs exactly one record per track run (matched by seed and request hash), all of
 method `method_name` and the track's original model; `init_args` are what `verify` constructs the registered
-method with again. Metrics are stored per seed with mean ± std (`benchmark.aggregate`); null where a run
+method with again. Metrics are stored per seed with mean ± std (`benchmark.reports.aggregate`); null where a run
 could not measure them (diverged). Then `render()` regenerates the tables.
 """
 

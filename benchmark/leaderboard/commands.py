@@ -10,7 +10,7 @@ from typing import Any
 
 from jsonargparse import auto_cli
 
-from benchmark.errors import UnlearnBenchError
+from benchmark.core.errors import UnlearnBenchError
 from benchmark.leaderboard.render import render
 from benchmark.leaderboard.submit import submit, verify
 from benchmark.leaderboard.tracks import LEADERBOARD

@@ -7,39 +7,21 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from benchmark.aggregate import aggregate
-from benchmark.leaderboard.schema import SCHEMA_VERSION, EntryError, load_entry, validate_entry
+from benchmark.core.paths import atomic_write_bytes
+from benchmark.core.record import ResultRecord, as_layout
+from benchmark.leaderboard.schema import SCHEMA_VERSION, EntryError, finite, load_entry, summarise, validate_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, Track, load_track
-from benchmark.paths import atomic_write_bytes
-from benchmark.record import ResultRecord, as_layout
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
 
 
 def run_metrics(record: ResultRecord | Mapping) -> dict[str, float | None]:
     """A record's metrics and its unlearning cost (`cost/*` from its timings), NaN as None."""
     record = as_layout(record)
-    metrics = {name: _finite(value) for name, value in record["metrics"].items()}
-    return {**metrics, **{name: _finite(value) for name, value in record.get("timings", {}).items() if name.startswith("cost/")}}
-
-
-def as_records(entry: dict) -> list[dict]:
-    """The entry's runs as minimal result records for `benchmark.aggregate` (one group per track)."""
-    return [{"method": entry["method"], "dataset": entry["track"], "scenario": {}, "pretrained": {}, "request": {"hash": run["request"]},
-             "seed": run["seed"], "metrics": run["metrics"], "diverged": run.get("diverged")} for run in entry["runs"]]
-
-
-def summarise(entry: dict) -> dict[str, dict]:
-    """Per metric: the runs' values (run order), n, mean and sample std (`benchmark.aggregate`), NaN as None."""
-    (row,) = aggregate(as_records(entry), gap_metrics=(), reference="")
-    return {name: {"values": m["values"], "n": m["n"], "mean": _finite(m["mean"]), "std": _finite(m["std"])} for name, m in row["metrics"].items()}
+    metrics = {name: finite(value) for name, value in record["metrics"].items()}
+    return {**metrics, **{name: finite(value) for name, value in record.get("timings", {}).items() if name.startswith("cost/")}}
 
 
 def entry_path(track: str, method: str, leaderboard: Path = LEADERBOARD) -> Path:

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
-from benchmark.aggregate import aggregate
-from benchmark.leaderboard.entries import as_records, load_entries
+from benchmark.core.paths import atomic_write_bytes
+from benchmark.leaderboard.entries import load_entries
+from benchmark.leaderboard.schema import as_records, finite
 from benchmark.leaderboard.tracks import LEADERBOARD, Track, list_tracks, load_track
-from benchmark.paths import atomic_write_bytes
-from benchmark.tables import is_fraction
+from benchmark.reports.aggregate import aggregate
+from benchmark.reports.tables import is_fraction
 
 NULL = "—"
-
-
-def _finite(value) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def rank(track: Track, entries: list[dict]) -> list[dict]:
@@ -48,7 +44,7 @@ def rank(track: Track, entries: list[dict]) -> list[dict]:
         if row["unpaired"]:
             notes.append(f"no {track.ranking.reference} entry for {len(row['unpaired'])} runs")
         rows.append({"method": entry["method"], "entry": entry, "reference": entry["method"] in track.references,
-                     "avg_gap": _finite(row["avg_gap"]), "avg_gap_std": _finite(row["avg_gap_std"]), "n": row["n"],
+                     "avg_gap": finite(row["avg_gap"]), "avg_gap_std": finite(row["avg_gap_std"]), "n": row["n"],
                      "diverged": len(row["diverged"]), "metrics": entry["metrics"], "notes": notes, "rank": None})
     rows.sort(key=lambda r: (r["avg_gap"] is None, r["avg_gap"] if r["avg_gap"] is not None else 0.0, r["method"]))
     position = 0

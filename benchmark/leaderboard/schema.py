@@ -14,7 +14,7 @@ An entry (`leaderboard/entries/<track>/<method>.json`, schema version 1)::
 
 Numbers are JSON numbers (never strings, booleans or NaN); a value a run could not measure (a diverged
 model) is null, and then the mean and std are null. `metrics[name]` must hold the runs' values in run
-order, and `mean` / `std` must be their mean and sample std (ddof=1) as `benchmark.aggregate` computes them.
+order, and `mean` / `std` must be their mean and sample std (ddof=1) as `benchmark.reports.aggregate` computes them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import json
 import math
 from pathlib import Path
 
-from benchmark.errors import UnlearnBenchError
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.reports.aggregate import aggregate
 
 SCHEMA_VERSION = 1
 RELATIVE_TOLERANCE = 1e-9
@@ -79,10 +80,25 @@ def parse_json(text: str, where: str) -> dict:
     return data
 
 
+def finite(value: float | None) -> float | None:
+    """`value`, or None when it is None or not finite (an entry's JSON has no NaN)."""
+    return None if value is None or not math.isfinite(value) else value
+
+
+def as_records(entry: dict) -> list[dict]:
+    """The entry's runs as minimal result records for `benchmark.reports.aggregate` (one group per track)."""
+    return [{"method": entry["method"], "dataset": entry["track"], "scenario": {}, "pretrained": {}, "request": {"hash": run["request"]},
+             "seed": run["seed"], "metrics": run["metrics"], "diverged": run.get("diverged")} for run in entry["runs"]]
+
+
+def summarise(entry: dict) -> dict[str, dict]:
+    """Per metric: the runs' values (run order), n, mean and sample std (`benchmark.reports.aggregate`), NaN as None."""
+    (row,) = aggregate(as_records(entry), gap_metrics=(), reference="")
+    return {name: {"values": m["values"], "n": m["n"], "mean": finite(m["mean"]), "std": finite(m["std"])} for name, m in row["metrics"].items()}
+
+
 def validate_entry(entry: dict, track=None, where: str = "entry") -> dict:
     """Check `entry` against the schema (and `track`, when given); return it, or raise `EntryError`."""
-    from benchmark.leaderboard.entries import summarise
-
     c = _Checker(where)
     if c.get(entry, "schema", "int", "") != SCHEMA_VERSION:
         c.fail("schema", f"must be {SCHEMA_VERSION}, got {entry['schema']}")

@@ -28,11 +28,13 @@ from pathlib import Path
 
 import torch
 
-from benchmark.errors import UnlearnBenchError
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import home
+from benchmark.experiment import runner
 from benchmark.leaderboard.entries import run_metrics, write_entry
 from benchmark.leaderboard.schema import load_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, Track, check_original, load_track, setup_run
-from benchmark.paths import home
+from methods import METHODS, UnlearningMethod
 
 _LOADED: dict[tuple[str, str], object] = {}
 
@@ -48,8 +50,6 @@ def _shown(path: Path) -> str:
 
 def load_method(spec: str) -> tuple[type, dict]:
     """The method class named by `spec` and its `source` (as an entry stores it)."""
-    from methods import METHODS, UnlearningMethod
-
     if ":" not in spec and not spec.endswith(".py"):
         return METHODS.get(spec), {"kind": "registered"}
     file, _, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
@@ -141,8 +141,6 @@ def one_thread():
 
 def _run_one(track: Track, cls: type, init_args: dict, seed: int, user_file: Path | None, results_dir: str | None, progress: bool) -> tuple[dict, str, dict]:
     """One run of the track's protocol: (its record, the original model's hash, the method's hparams)."""
-    from benchmark import runner
-
     name = cls.__name__
     scenario = setup_run(track, seed)
     digest = check_original(track, scenario)

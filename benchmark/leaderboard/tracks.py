@@ -19,12 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.aggregate import AVG_GAP_METRICS, REFERENCE
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.hashing import state_dict_sha256
-from benchmark.paths import atomic_write_bytes
-from benchmark.pretraining import Pretrained
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.hashing import state_dict_sha256
+from benchmark.core.paths import atomic_write_bytes
+from benchmark.experiment import runner
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
+from benchmark.reports.aggregate import AVG_GAP_METRICS, REFERENCE
+from datamodules import scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
 LEADERBOARD = ROOT / "leaderboard"
@@ -95,8 +97,6 @@ class Track:
 
     def make_scenario(self, seed: int, **overrides):
         """The scenario of the run with unlearning seed `seed` (not yet set up)."""
-        from datamodules import scenarios
-
         name = self.scenario["class"]
         cls = getattr(scenarios, name, None) if "." not in name else getattr(importlib.import_module(name.rsplit(".", 1)[0]), name.rsplit(".", 1)[1])
         if cls is None:
@@ -209,8 +209,6 @@ def setup_run(track: Track, seed: int, **scenario_overrides):
 
 def check_original(track: Track, scenario) -> str:
     """Obtain the original model (pretrained and cached on a miss) and check its weights' hash; return the hash."""
-    from benchmark import runner
-
     model = runner.obtain_original(scenario, track.make_pretrained(), progress=False)
     digest = state_dict_sha256(model)
     if track.pretrained["sha256"] is None:
@@ -232,8 +230,6 @@ def stamp(path: str | Path) -> Track:
         scenario = track.make_scenario(run["seed"])
         scenario.setup()
         run["request"] = scenario.request.hash
-    from benchmark import runner
-
     data["pretrained"]["sha256"] = state_dict_sha256(runner.obtain_original(scenario, track.make_pretrained(), progress=False))
     header = "".join(line + "\n" for line in path.read_text().splitlines() if line.startswith("#"))
     atomic_write_bytes(path, (header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)).encode())

@@ -13,8 +13,8 @@ import timm
 import torch
 from torch import nn
 
-from benchmark.errors import UnknownNameError, UnlearnBenchError
-from benchmark.registry import Registry
+from benchmark.core.errors import UnknownNameError, UnlearnBenchError
+from benchmark.core.registry import Registry
 
 
 class ModelFactory(Protocol):

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.paths import home
-from benchmark.registry import Registry
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import home
+from benchmark.core.registry import Registry
 
 
 def default_root() -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
-from benchmark.paths import atomic_write_bytes
+from benchmark.core.paths import atomic_write_bytes
 from datamodules.datasets import DatasetInfo, DatasetNotFoundError, DatasetSplits, ImageTensorDataset, default_root, register_dataset
 from datamodules.datasets.torchvision_data import image_split, reading
 

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from benchmark.paths import home
+from benchmark.core.paths import home
 from datamodules.access import DataAccess, DataView
 from datamodules.datasets import DatasetInfo, DatasetSplits, load_dataset
 from datamodules.datasets.augment import AUGMENTATIONS

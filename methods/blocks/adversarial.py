@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.hashing import state_dict_sha256, tensors_sha256
-from benchmark.paths import atomic_write_bytes, home
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.hashing import state_dict_sha256, tensors_sha256
+from benchmark.core.paths import atomic_write_bytes, home
 from datamodules.access import DataView
 
 TargetDraw = Literal["per_example", "per_image"]
@@ -50,7 +50,7 @@ class PGD:
         targets: draw the target ȳ ≠ y per adversarial example (`per_example`, the authors' code) or once per
             forget image (`per_image`, seed 001 Algorithm 1).
         batch_size: examples attacked at once (bounded by memory). 128 was the fastest on a 2-core CPU for both
-            `narrow_cnn` and `small_cnn` (`python -m benchmark.perf_pgd`); on a GPU, larger is faster.
+            `narrow_cnn` and `small_cnn` (`python -m benchmark.perf.pgd`); on a GPU, larger is faster.
     """
 
     n_adv: int = 20

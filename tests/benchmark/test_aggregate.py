@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.aggregate import AVG_GAP_METRICS, aggregate, format_aggregate_table
-from benchmark.record import ResultRecord, read_records
-from benchmark.tools import TOOLS
+from benchmark.commands.tools import TOOLS
+from benchmark.core.record import ResultRecord, read_records
+from benchmark.reports.aggregate import AVG_GAP_METRICS, aggregate, format_aggregate_table
 
 METRICS = ("forget/acc", "retain/acc", "test/acc", "mia/svm_asr", "rt/epochs")
 # VALUES[method][metric] = the values of seeds 0, 1, 2

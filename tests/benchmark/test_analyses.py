@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from benchmark import runner
-from benchmark.continual import run_stream, write_stream
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained
+from benchmark.experiment import runner
+from benchmark.experiment.continual import run_stream, write_stream
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 from cli import cli_main
 from datamodules.scenarios import RandomInstances
 from methods import NegGrad

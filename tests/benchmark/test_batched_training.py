@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.batched_training import data_orders, train_models
-from benchmark.errors import UnlearnBenchError
-from benchmark.pretraining import Recipe, build_model
+from benchmark.audits.batched_training import data_orders, train_models
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.models.pretraining import Recipe, build_model
 from datamodules.datasets import load_dataset
 
 

@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
-from benchmark import runner
-from benchmark.continual import run_stream, write_stream
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained
+from benchmark.core.errors import UnlearnBenchError
+from benchmark import training
+from benchmark.experiment import runner
+from benchmark.experiment.continual import run_stream, write_stream
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 from cli import cli_main
 from methods import NegGrad
 
@@ -17,7 +18,7 @@ from methods import NegGrad
 def test_steps_chain_models_record_step_and_k_and_resume(tmp_path, monkeypatch, capsys):
     stream = write_stream("digits", k_cl=3, steps=3, seed=1, request_dir=str(tmp_path))
     starts, runs = [], []
-    obtain, run = runner.obtain_original, runner.run
+    obtain, run = training.obtain_original, runner.run
 
     def recording_obtain(scenario, pretrained, progress=True):
         model = obtain(scenario, pretrained, progress)
@@ -28,7 +29,7 @@ def test_steps_chain_models_record_step_and_k_and_resume(tmp_path, monkeypatch, 
         runs.append(scenario.step)
         return run(method, scenario, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "obtain_original", recording_obtain)
+    monkeypatch.setattr(training, "obtain_original", recording_obtain)
     monkeypatch.setattr(runner, "run", counting_run)
     options = {"pretrained": Pretrained(), "evaluation": Evaluation(mia=False), "results_dir": str(tmp_path / "results"), "progress": False}
     first_two = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, steps=2, **options)  # then "interrupted"

@@ -1,9 +1,9 @@
 import pytest
 
-from benchmark.curves import volatility
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained
-from benchmark.runner import run
+from benchmark.experiment.runner import run
+from benchmark.metrics.curves import volatility
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import RandomInstances
 from methods import FineTune
 

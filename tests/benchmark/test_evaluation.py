@@ -2,9 +2,10 @@
 
 import pytest
 
-from benchmark.evaluation import Evaluation, model_measure_names
-from benchmark.pretraining import Pretrained
-from benchmark.runner import run
+from benchmark.audits.measures import model_measure_names
+from benchmark.experiment.runner import run
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import WholeClasses
 from methods import Original, Retrain
 

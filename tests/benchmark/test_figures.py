@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from benchmark import figures
+from benchmark.reports import figures
 
 METHOD, SPLIT = "NegGrad", "forget"
 LAYERS = ["backbone.0", "backbone.2", "head"]

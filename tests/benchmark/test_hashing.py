@@ -2,7 +2,7 @@
 
 import torch
 
-from benchmark.hashing import state_dict_sha256, tensors_sha256
+from benchmark.core.hashing import state_dict_sha256, tensors_sha256
 
 
 def test_the_models_hash_covers_batchnorm_counters_and_changes_with_them():

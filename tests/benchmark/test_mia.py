@@ -14,8 +14,8 @@ import torch.multiprocessing as mp
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC
 
-from benchmark.errors import UnknownNameError, UnlearnBenchError
-from benchmark.mia import MIA_METRICS, balanced_subsample, EmptySplitError, MembershipInference, create_mia_metric, output_entropy
+from benchmark.core.errors import UnknownNameError, UnlearnBenchError
+from benchmark.metrics.mia import MIA_METRICS, EmptySplitError, MembershipInference, balanced_subsample, create_mia_metric, output_entropy
 
 NUM_CLASSES = 5
 SIZES = {"forget": 7, "retain": 40, "test": 25}

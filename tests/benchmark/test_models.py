@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.errors import UnknownNameError
+from benchmark.core.errors import UnknownNameError
 from benchmark.models import Classifier, Normalize, create_model, list_models
 
 TIMM_FALLBACK = "resnet10t"

@@ -11,11 +11,11 @@ import pytest
 
 import datamodules
 import methods
-from benchmark import runner
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained
-from benchmark.record import OPTIONAL, RECORD_SCHEMA, ResultRecord, dump_record, load_record, read_records, schema_error
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.record import OPTIONAL, RECORD_SCHEMA, ResultRecord, dump_record, load_record, read_records, schema_error
+from benchmark.experiment import runner
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from benchmark.metrics import evaluate_accuracy
+from benchmark.audits.relearn import relearn_time
+from benchmark.metrics.accuracy import evaluate_accuracy
 from benchmark.models import Classifier, create_model
-from benchmark.relearn import relearn_time
 from datamodules.datasets import ImageTensorDataset, collate_batch
 
 NUM_CLASSES = 10

@@ -10,8 +10,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 from torch.utils.data import DataLoader
 
-from benchmark.models import Classifier, create_model
-from benchmark.representations import (
+from benchmark.metrics.representations import (
     default_cka_layers,
     feature_norm,
     label_confusion,
@@ -24,6 +23,7 @@ from benchmark.representations import (
     tsne_embedding,
     weight_distance,
 )
+from benchmark.models import Classifier, create_model
 from datamodules.datasets import ImageTensorDataset, collate_batch
 
 NUM_CLASSES = 10

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.metrics.evaluator import Evaluation
 from benchmark.suites import SUITES, Row, Suite, run_suite
 
 TINY = Suite(

@@ -6,11 +6,11 @@ import torch
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained
-from benchmark.runner import run
-from benchmark.ulira import MIN_STD, ULiRA, logit_confidence
+from benchmark.audits.ulira import MIN_STD, ULiRA, logit_confidence
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment.runner import run
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import RandomInstances
 from methods import Original, Retrain
 
@@ -84,7 +84,7 @@ def test_end_to_end_on_digits_writes_both_numbers(smoke_records):
 
 
 def test_shadows_are_cached_per_request(smoke_records, tmp_path):
-    from benchmark.paths import home
+    from benchmark.core.paths import home
 
     shadows = sorted(p.relative_to(home()) for p in (home() / "shadows").rglob("*.pt"))
     assert len(shadows) == 2 + (2 + 1) + 2  # shadow originals, retrained (+1 target), Retrain's unlearned shadows

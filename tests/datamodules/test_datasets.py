@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.errors import UnknownNameError
+from benchmark.core.errors import UnknownNameError
 from datamodules.datasets import DatasetNotFoundError, load_dataset
 
 IDX_FILES = {"train-images-idx3-ubyte": (5, 28, 28), "train-labels-idx1-ubyte": (5,), "t10k-images-idx3-ubyte": (3, 28, 28), "t10k-labels-idx1-ubyte": (3,)}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from benchmark.errors import DataAccessError
+from benchmark.core.errors import DataAccessError
 from datamodules.access import CLASS_IDS_ONLY, FORGET_AND_RETAIN, FORGET_ONLY, RETAIN_FULL, RETAIN_SUBSET
 from datamodules.requests import RequestError
 from datamodules.scenarios import RandomInstances, RequestFile, WholeClasses

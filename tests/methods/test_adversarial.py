@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from benchmark.errors import UnlearnBenchError
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment.runner import obtain_original, run
 from benchmark.models import create_model
-from benchmark.pretraining import Pretrained
-from benchmark.runner import obtain_original, run
+from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import RandomInstances, WholeClasses
 from methods.adv import Adv
 from methods.adv_imp import AdvImp
@@ -102,7 +102,7 @@ def test_relabel_goal_without_new_labels_is_a_one_line_error():
 def test_adv_and_adv_imp_share_one_adversarial_set_and_a_warm_cache_changes_no_result():
     import shutil
 
-    from benchmark.paths import home
+    from benchmark.core.paths import home
 
     shutil.rmtree(home() / "adversarial", ignore_errors=True)
     settings = {"attack": {**FAST["attack"], "eps": 4.0}, "budget": {**FAST["budget"], "max_epochs": 2}}

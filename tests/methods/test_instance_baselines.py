@@ -3,11 +3,11 @@
 import pytest
 import torch.nn.functional as F
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.metrics import evaluate_accuracy
-from benchmark.mia import MIA_METRICS
-from benchmark.pretraining import Pretrained
-from benchmark.runner import run
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment.runner import run
+from benchmark.metrics.accuracy import evaluate_accuracy
+from benchmark.metrics.mia import MIA_METRICS
+from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import RandomInstances
 from methods.correct import Correct
 from methods.oracle import Oracle

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import DataAccessError
-from benchmark.mia import MIA_METRICS
-from benchmark.pretraining import Pretrained
-from benchmark.runner import run
+from benchmark.core.errors import DataAccessError
+from benchmark.experiment.runner import run
+from benchmark.metrics.mia import MIA_METRICS
+from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_ONLY
 from datamodules.scenarios import RandomInstances, WholeClasses
 from methods import METHODS, Budget, NegGrad, UnlearningMethod

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from benchmark.aggregate import aggregate
 from benchmark.leaderboard.entries import build_entry, write_entry
 from benchmark.leaderboard.schema import EntryError, load_entry, validate_entry
+from benchmark.reports.aggregate import aggregate
 from tests.benchmark.leaderboard.conftest import fake_record, track_data, write_track
 
 RUNS = [{"seed": 0, "request": "a" * 64}, {"seed": 1, "request": "b" * 64}, {"seed": 2, "request": "c" * 64}]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmark import tools
+from benchmark.commands import tools
 from benchmark.leaderboard.commands import COMMANDS
 from benchmark.leaderboard.schema import load_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, load_track

@@ -40,8 +40,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from jsonargparse import auto_cli
 
-from benchmark.record import ResultRecord, as_layout, read_records
-from benchmark.tables import align, is_fraction
+from benchmark.core.record import ResultRecord, as_layout, read_records
+from benchmark.reports.tables import align, is_fraction
 
 REFERENCE = "Retrain"
 AVG_GAP_METRICS = ("forget/acc", "retain/acc", "test/acc", "mia/svm_asr")

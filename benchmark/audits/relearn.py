@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.metrics import evaluate_accuracy
-from benchmark.pretraining import Recipe
+from benchmark.metrics.accuracy import evaluate_accuracy
+from benchmark.models.pretraining import Recipe
 
 
 def _loader(dataset: Dataset, batch_size: int, sampler: Sequence[int] | None = None) -> DataLoader:

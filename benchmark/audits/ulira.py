@@ -7,7 +7,7 @@ without x? For the run's fixed forget request:
 
 1. shadow originals: `shadows` models trained from scratch on the full training set with the original's
    recipe (other seeds), and `shadows + 1` models retrained on D_r; both trained in one batch
-   (`benchmark.batched_training`) and cached, so every method on the same request shares them;
+   (`benchmark.audits.batched_training`) and cached, so every method on the same request shares them;
 2. unlearned shadows: the method under test, with the run's hyperparameters, applied to each shadow
    original (a method that ignores the original, like Retrain, gets retrained models of other seeds);
 3. per forget sample, Gaussians of the logit-scaled confidence φ = log p_y − log(1 − p_y) over the
@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
@@ -38,10 +39,11 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from benchmark.batched_training import train_models
-from benchmark.errors import UnlearnBenchError
-from benchmark.paths import home
-from benchmark.pretraining import RECIPES, Pretrained, build_model, load_checkpoint, save_checkpoint
+from benchmark import training
+from benchmark.audits.batched_training import train_models
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import home
+from benchmark.models.pretraining import RECIPES, Pretrained, build_model, load_checkpoint, save_checkpoint
 from datamodules.requests import content_hash
 
 MIN_STD = 1e-2
@@ -143,16 +145,14 @@ def trained_shadows(kind: str, scenario, pretrained: Pretrained, seeds: Sequence
 
 def unlearned_shadows(method, scenario, pretrained: Pretrained, originals: list[nn.Module], seeds: Sequence[int]) -> list[nn.Module]:
     """The method (same class and hyperparameters as `method`) applied to each shadow original."""
-    from benchmark import runner
-
     models = []
     for original, seed in zip(originals, seeds, strict=True):
         clone = method.fresh_copy()
-        runner.attach_model(clone, copy.deepcopy(original).cpu(), scenario, Pretrained(pretrained.arch, pretrained.recipe, seed), type(method.evaluation)(mia=False))
-        trainer = runner.pl.Trainer(**{**runner.TRAINER_DEFAULTS, "accelerator": method.device.type, "devices": 1, "enable_progress_bar": False, "max_epochs": 1})
+        training.attach_model(clone, copy.deepcopy(original).cpu(), scenario, Pretrained(pretrained.arch, pretrained.recipe, seed), type(method.evaluation)(mia=False))
+        trainer = pl.Trainer(**{**training.TRAINER_DEFAULTS, "accelerator": method.device.type, "devices": 1, "enable_progress_bar": False, "max_epochs": 1})
         with torch.random.fork_rng():
-            runner.pl.seed_everything(seed, verbose=False)
-            runner.fit(clone, scenario, trainer)
+            pl.seed_everything(seed, verbose=False)
+            training.fit(clone, scenario, trainer)
         models.append(clone.model)
     return models
 

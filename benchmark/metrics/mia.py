@@ -24,7 +24,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from benchmark.errors import UnknownNameError, UnlearnBenchError
+from benchmark.core.errors import UnknownNameError, UnlearnBenchError
 
 SVM_PARAMS: dict[str, Any] = {"C": 3.0, "gamma": "auto", "kernel": "rbf"}
 

@@ -1,4 +1,4 @@
-"""PNG figures of the analyses in `benchmark.representations`, one function per kind, each returning the file's path.
+"""PNG figures of the analyses in `benchmark.metrics.representations`, one function per kind, each returning the file's path.
 
 Drawn on matplotlib's Agg canvas through the object API (no pyplot, no global state). Every figure has axis
 labels and a title naming the method and the split; the title is also stored in the PNG's `Title` text chunk.
@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from benchmark.representations import pattern_score
+from benchmark.metrics.representations import pattern_score
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 

@@ -14,13 +14,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import methods  # noqa: F401  (registers the methods `--method` names)
-from benchmark import runner
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import Evaluation
-from benchmark.paths import home
-from benchmark.pretraining import Pretrained
-from benchmark.record import OriginalModel, ResultRecord, load_record
-from benchmark.tables import align, is_fraction
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import home
+from benchmark.core.record import OriginalModel, ResultRecord, load_record
+from benchmark.experiment import runner
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
+from benchmark.reports.tables import align, is_fraction
 from datamodules.datasets import load_dataset
 from datamodules.scenarios import ContinualStep
 from datamodules.scenarios.continual import draw_stream
@@ -135,8 +135,6 @@ def continual(
         results_dir: where result records go.
         progress: show progress bars (default: when standard error is a terminal).
     """
-    from methods import NegGrad
-
     progress = sys.stderr.isatty() if progress is None else progress
     if stream is None:
         stream = str(write_stream(dataset, k_cl, steps, scenario_seed, relabel, data_root))

@@ -27,8 +27,8 @@ The model's weights do not change the timing, so by default it is freshly initia
 (`benchmark.models.create_model`); `--pretrained true` uses the cached original model instead (trained
 on a cache miss, through `benchmark.runner.attach`).
 
-    python -m benchmark.perf_eval                              # digits
-    python -m benchmark.perf_eval --dataset '[digits, fashion_mnist]' --arch narrow_cnn_bn
+    python -m benchmark.perf.eval                              # digits
+    python -m benchmark.perf.eval --dataset '[digits, fashion_mnist]' --arch narrow_cnn_bn
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ import lightning.pytorch as pl
 import torch
 from jsonargparse import auto_cli
 
-from benchmark import runner
-from benchmark.evaluation import Evaluation
-from benchmark.pretraining import Pretrained, build_model
+from benchmark.experiment import runner
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained, build_model
 from datamodules.scenarios import RandomInstances
 from methods import Original
 

@@ -16,10 +16,10 @@ from typing import Literal
 
 import torch
 
-from benchmark.errors import UnlearnBenchError
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import atomic_write_bytes, home
+from benchmark.core.registry import Registry
 from benchmark.models import Classifier, create_model
-from benchmark.paths import atomic_write_bytes, home
-from benchmark.registry import Registry
 from datamodules.datasets import DatasetInfo
 from datamodules.requests import content_hash
 

@@ -1,7 +1,8 @@
-"""Run one method on one scenario: original model → unlearning → evaluation → result record."""
+"""The pipeline: run one method on one scenario — original model → unlearning → evaluation → result record."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import platform
@@ -15,66 +16,16 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from benchmark.evaluation import Evaluation, Evaluator, model_measures, write_figures
-from benchmark.errors import UnlearnBenchError
-from benchmark.paths import atomic_write_bytes, home
-from benchmark.pretraining import Pretrained, build_model, cache_path, load_checkpoint
-from benchmark.record import Hardware, ResultRecord, dump_record, load_record
-from datamodules.scenarios import NothingForgotten, UnlearningScenario
+from benchmark.audits.measures import model_measures, write_figures
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import atomic_write_bytes, home
+from benchmark.core.record import Hardware, ResultRecord, dump_record, load_record
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained, build_model, load_checkpoint
+from benchmark.training import TRAINER_DEFAULTS, attach, attach_model, fit, obtain_original  # noqa: F401 (the pipeline's first steps)
+from datamodules.scenarios import UnlearningScenario
 
-TRAINER_DEFAULTS = {
-    "logger": False,
-    "enable_checkpointing": False,
-    "enable_model_summary": False,
-    "use_distributed_sampler": False,  # scenarios shard their own data: every sample evaluated exactly once
-    "num_sanity_val_steps": 0,
-}
 LIBRARIES = ("torch", "torchvision", "lightning", "torchmetrics", "timm", "jsonargparse", "scikit-learn", "numpy")
-
-
-def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progress: bool = True) -> torch.nn.Module:
-    """The original model: `pretrained.checkpoint` if given, else the cached pretraining (trained on a miss)."""
-    scenario.setup()
-    model = build_model(pretrained.arch, scenario.info, pretrained.seed)
-    if pretrained.checkpoint:
-        load_checkpoint(pretrained.checkpoint, model)
-        return model
-    full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root,
-                            eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers, request_dir=scenario.request_dir)
-    full.setup()
-    path = cache_path(pretrained, scenario.info.name, full.request.hash)
-    if not path.exists():
-        from methods.retrain import Retrain
-
-        recipe = pretrained.recipe_name(scenario.info.name)
-        print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
-        trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress}
-        with torch.random.fork_rng():
-            pl.seed_everything(pretrained.seed, verbose=False)
-            trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
-            pretraining = Retrain()
-            attach_model(pretraining, model, full, pretrained)
-            fit(pretraining, full, trainer)
-    load_checkpoint(path, model)
-    return model
-
-
-def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None, progress: bool = True) -> None:
-    """Give `method` the original model, its data view of `scenario` and the evaluator of the scenario's splits."""
-    attach_model(method, obtain_original(scenario, pretrained, progress), scenario, pretrained, evaluation)
-
-
-def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: UnlearningScenario, pretrained: Pretrained,
-                 evaluation: Evaluation | None = None) -> None:
-    """`attach` with `model` as the original (U-LiRA's shadow originals, the pretraining)."""
-    scenario.setup()
-    view = scenario.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None))
-    method.attach(model, view, pretrained, Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation()))
-
-
-def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:
-    trainer.fit_loop.max_epochs = method.num_epochs()
-    trainer.fit(method, datamodule=scenario)
 
 
 class RecordWriter(pl.Callback):
@@ -93,7 +44,8 @@ class RecordWriter(pl.Callback):
 
     def on_test_end(self, trainer, pl_module) -> None:
         scenario = trainer.datamodule
-        add_model_measures(pl_module, scenario, self.seed, self.results_dir)
+        with torch.inference_mode(False), torch.enable_grad():  # (the test loop's inference mode): relearning and U-LiRA train
+            add_model_measures(pl_module, scenario, self.seed, self.results_dir)
         config = self.config() if callable(self.config) else self.config
         record = result_record(pl_module, scenario, self.pretrained, self.seed, trainer, config or {}, time.perf_counter() - self.start)
         if trainer.is_global_zero:
@@ -208,8 +160,6 @@ def write_record(record: dict, path: Path, method: pl.LightningModule | None = N
         figures = write_figures(method, scenario, path.with_name(path.stem + "-figures"), method.evaluation.seed, retrain)
         record = {**record, "figures": [str(f) for f in figures]}
     if method is not None and method.model is not None:
-        import io
-
         buffer = io.BytesIO()
         torch.save({"state_dict": method.model.state_dict()}, buffer)
         atomic_write_bytes(path.with_suffix(".pt"), buffer.getvalue())

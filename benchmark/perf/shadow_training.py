@@ -19,9 +19,9 @@ the one-after-another loop already runs near those rates (compute-bound, as smal
 on a few CPU cores do), no batching can reach 2×; on a GPU the loop is bound by kernel launches
 instead, and batching pays.
 
-    python -m benchmark.perf_shadow_training                    # digits, 16 models, small_cnn
-    python -m benchmark.perf_shadow_training --models 33 --threads 1
-    python -m benchmark.perf_shadow_training --device cuda      # on a GPU machine (no profile there)
+    python -m benchmark.perf.shadow_training                    # digits, 16 models, small_cnn
+    python -m benchmark.perf.shadow_training --models 33 --threads 1
+    python -m benchmark.perf.shadow_training --device cuda      # on a GPU machine (no profile there)
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
 from jsonargparse import auto_cli
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmark.batched_training import train_models
-from benchmark.pretraining import RECIPES, build_model
+from benchmark.audits.batched_training import train_models
+from benchmark.models.pretraining import RECIPES, build_model
 from datamodules.datasets import load_dataset
 
 TARGET = 2.0

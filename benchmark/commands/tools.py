@@ -7,16 +7,20 @@ from collections.abc import Callable
 
 from jsonargparse import auto_cli
 
-from benchmark.aggregate import TABLE_METRICS, aggregate_folder
-from benchmark.analyses import analyze
-from benchmark.continual import continual
-from benchmark.evaluation import Evaluation
+from benchmark.commands.analyses import analyze
+from benchmark.experiment import runner
+from benchmark.experiment.continual import continual
 from benchmark.leaderboard.commands import COMMANDS as LEADERBOARD_COMMANDS
+from benchmark.metrics.evaluator import Evaluation
 from benchmark.models import list_models
-from benchmark.pretraining import RECIPES, Pretrained
-from benchmark.tables import align, is_fraction
-from datamodules.datasets import DATASETS, list_datasets
+from benchmark.models.pretraining import RECIPES, Pretrained
+from benchmark.reports.aggregate import TABLE_METRICS, aggregate_folder
+from benchmark.reports.tables import align, is_fraction
+from benchmark.suites import run_suite
+from datamodules.datasets import DATASETS, list_datasets, load_dataset
 from datamodules.requests import ForgetRequest
+from datamodules.scenarios import NothingForgotten, RandomInstances, WholeClasses
+from methods import METHODS, Original
 
 
 def _cell(name: str, value: float | None | str) -> str:
@@ -64,12 +68,7 @@ def compare(
         results_dir: where result records go.
         progress: show progress bars (default: when standard error is a terminal).
     """
-    from benchmark import runner
-    from datamodules.scenarios import RandomInstances, WholeClasses
-
     progress = sys.stderr.isatty() if progress is None else progress
-    from methods import METHODS
-
     method_classes = [METHODS.get(name) for name in methods]
     records = []
     for cls in method_classes:
@@ -95,10 +94,6 @@ def pretrain(dataset: str = "digits", arch: str = "small_cnn", recipe: str | Non
         data_root: where the dataset's files are.
         progress: show progress bars.
     """
-    from benchmark import runner
-    from datamodules.scenarios import NothingForgotten
-    from methods import Original
-
     record = runner.run(Original(), NothingForgotten(dataset, data_root=data_root), Pretrained(arch=arch, recipe=recipe, seed=seed), progress=progress,
                         config={"command": "pretrain"}, evaluation=Evaluation(mia=False))
     m = record["metrics"]
@@ -128,8 +123,6 @@ def request(path: str) -> str:
     Args:
         path: the request JSON file (fields as in any request written by a scenario).
     """
-    from datamodules.datasets import load_dataset
-
     request = ForgetRequest.load(path, check_hash=False)
     data = load_dataset(request.dataset)
     request.validate(data.info.num_classes, data.train.targets)
@@ -168,9 +161,6 @@ def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None,
         out: the Markdown file of the tables.
         progress: progress bars (default: when standard error is a terminal).
     """
-    import methods  # noqa: F401  (registers the methods)
-    from benchmark.suites import run_suite
-
     return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch)["path"]
 
 

@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from benchmark.errors import UnknownNameError
+from benchmark.core.errors import UnknownNameError
 
 T = TypeVar("T")
 

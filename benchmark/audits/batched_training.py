@@ -7,7 +7,7 @@ small operation per layer and model. Each model keeps its own initialisation and
 (both drawn from its seed); the optimizer works elementwise, so Adam or SGD on the stacked tensors
 is Adam or SGD on each model. `batched=False` trains the same models one after another with a plain
 PyTorch loop — the reference the batched path must agree with, and the baseline of
-`benchmark/perf_shadow_training.py`.
+`benchmark/perf/shadow_training.py`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.pretraining import Recipe, build_model
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.models.pretraining import Recipe, build_model
 from datamodules.datasets import DatasetInfo, ImageTensorDataset
 from datamodules.datasets.augment import AUGMENTATIONS
 

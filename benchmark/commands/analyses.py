@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from benchmark import runner
-from benchmark.errors import UnlearnBenchError
-from benchmark.evaluation import tsne_figure, write_run_figures
-from benchmark.pretraining import Pretrained, build_model, load_checkpoint
-from benchmark.record import ResultRecord, load_record
+from benchmark.audits.measures import tsne_figure, write_run_figures
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.record import ResultRecord, load_record
+from benchmark.experiment import runner
+from benchmark.models.pretraining import Pretrained, build_model, load_checkpoint
 from datamodules.scenarios import RequestFile, UnlearningScenario
 
 

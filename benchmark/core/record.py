@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import UnlearnBenchError
-from benchmark.paths import atomic_write_bytes
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import atomic_write_bytes
 
 
 class RecordError(UnlearnBenchError):

@@ -16,26 +16,30 @@ forget images, N_adv, ε, step size and iterations, in adversarial-example itera
 Fewer `--steps` than the paper's 100 keep the run short; every path runs the same number, and the
 throughput per iteration does not depend on it.
 
-    python -m benchmark.perf_pgd --dataset fashion_mnist --arch narrow_cnn --k 128 --l2ul /tmp/L2UL
+    python -m benchmark.perf.pgd --dataset fashion_mnist --arch narrow_cnn --k 128 --l2ul /tmp/L2UL
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import importlib
 import importlib.util
-import statistics
-import types
+import io
 import os
+import statistics
 import sys
 import time
+import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from jsonargparse import auto_cli
 
+from benchmark.experiment import runner
+from benchmark.models.pretraining import Pretrained
+from datamodules.access import FORGET_ONLY
+from datamodules.scenarios import RandomInstances
 from methods.blocks.adversarial import PGD, adversarial_set, split_tensors
 from methods.blocks.importance import penalty_weights
 
@@ -125,11 +129,6 @@ def main(
     """
     if threads:
         torch.set_num_threads(threads)
-
-    from benchmark import runner
-    from benchmark.pretraining import Pretrained
-    from datamodules.access import FORGET_ONLY
-    from datamodules.scenarios import RandomInstances
 
     scenario = RandomInstances(k=k, seed=0, dataset=dataset)
     scenario.setup()

@@ -1,0 +1,1 @@
+"""The subcommands of `cli.py` beside fit / test."""

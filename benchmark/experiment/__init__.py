@@ -1,0 +1,1 @@
+"""The pipeline: attach → fit → test → result record (`runner`), and continual streams of runs."""

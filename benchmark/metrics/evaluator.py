@@ -1,0 +1,99 @@
+"""What `test` measures (`Evaluation`), and the module that measures it on every evaluation batch (`Evaluator`).
+
+Streaming measures (accuracy per split, membership-inference attacks) are torchmetrics metrics fed by
+`Evaluator.update(split, logits, labels, indices)`; their states synchronise across processes and
+per-sample states are put back in sample order, so DDP gives the numbers of a single process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torchmetrics import SumMetric
+
+from benchmark.metrics.accuracy import split_metrics
+from benchmark.metrics.mia import MIA_METRICS
+
+
+@dataclass
+class Evaluation:
+    """Which measures `fit` and `test` report besides the accuracy on every split.
+
+    Args:
+        mia: the membership-inference attacks `mia/svm_asr`, `mia/efficacy`, `mia/loss_auc`.
+        ulira: U-LiRA (`mia/ulira_acc`, `mia/ulira_auc`, `benchmark/audits/ulira.py`): trains 2·shadows + 1 models
+            from scratch (once per request, cached) and runs the method on `ulira_shadows` of them.
+        ulira_shadows: unlearned and retrained shadow models each (Hayes et al. use many more; 16 is
+            feasible for `digits` on a CPU).
+        relearn: relearn time `rt/epochs` (and `rt/reached`), seed 002 §V-A.
+        relearn_cap: most relearning epochs ("> cap" when not reached).
+        relearn_samples: random training samples per relearning epoch.
+        relearn_optimizer: optimizer of the relearning.
+        relearn_lr: its learning rate.
+        representations: `dist/weights` (L2 distance to the original's weights; `dist/weights_retrain` to
+            Retrain's, when a Retrain run of the same request and seed is saved), `forget/feature_norm`,
+            `retain/feature_norm` (penultimate features) and `forget/pattern` (Streisand pattern score).
+        curves: accuracy on forget / retain / test before unlearning and after every epoch (in the
+            record's `curves`, not counted in the cost) and seed 003's `{split}/volatility` from them.
+        figures: PNG figures next to the result record (weight distance, prediction distribution,
+            confusion, layer-wise CKA on forget and retain, t-SNE).
+        mia_samples: most members and most non-members each SVM attack is fit on (drawn with `seed`); None: all
+            of them, balanced (the attacks' definitions). The suites cap it to bound an RBF SVM's quadratic cost.
+        seed: seed of the attacks' subsampling and of the relearning.
+    """
+
+    mia: bool = True
+    mia_samples: int | None = None
+    ulira: bool = False
+    ulira_shadows: int = 16
+    relearn: bool = False
+    relearn_cap: int = 100
+    relearn_samples: int = 500
+    relearn_optimizer: Literal["adam", "sgd"] = "adam"
+    relearn_lr: float = 1e-3
+    representations: bool = False
+    curves: bool = False
+    figures: bool = False
+    seed: int = 0
+
+
+class Evaluator(nn.Module):
+    """Accuracy per split plus the per-sample metrics `evaluation` asks for.
+
+    A model whose outputs are not finite (e.g. diverged gradient ascent) gets NaN for every measure of
+    the splits where that happens — never an accuracy computed from NaN logits.
+    """
+
+    def __init__(self, splits: list[str], num_classes: int, evaluation: Evaluation | None = None) -> None:
+        super().__init__()
+        evaluation = evaluation or Evaluation()
+        self.splits, self.evaluation = list(splits), evaluation
+        """The splits in the order of the evaluation loaders; the measures asked for."""
+        self.accuracy = split_metrics(splits, num_classes)
+        self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
+        wanted = MIA_METRICS if evaluation.mia else {}
+        self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed, max_samples=evaluation.mia_samples) for name, metric in wanted.items()})
+
+    def update(self, split: str, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
+        self.accuracy[split].update(logits, labels)
+        self.nonfinite[split].update((~torch.isfinite(logits).all(dim=1)).sum())
+        for metric in self.sample_metrics.values():
+            metric.update(split, logits, labels, indices)
+
+    def compute(self) -> dict[str, float]:
+        """All values by their public names; every process must call it (it synchronises)."""
+        broken = {split for split, count in self.nonfinite.items() if count.compute() > 0}
+        results: dict[str, float] = {}
+        for split, collection in self.accuracy.items():
+            results.update({name: float(value) if split not in broken else math.nan for name, value in collection.compute().items()})
+        for key, metric in self.sample_metrics.items():
+            results.update({name: float(value) for name, value in metric.compute().items()} if not broken else {key.replace("__", "/"): math.nan})
+        return results
+
+    def reset(self) -> None:
+        for metric in [*self.accuracy.values(), *self.nonfinite.values(), *self.sample_metrics.values()]:
+            metric.reset()

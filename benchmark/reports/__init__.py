@@ -1,0 +1,1 @@
+"""Reports: tables, figures and the aggregation of result records over seeds."""
