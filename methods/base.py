@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +152,6 @@ def _with_defaults(cls: type) -> None:
         raise UnlearnBenchError(f"the defaults of {cls.__name__} ({cls.defaults}) set {sorted(unknown)}, which it does not take")
     parameters = [p.replace(default=_merge(p.default, defaults[p.name])) if p.name in defaults else p for p in parameters]
     signature = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *parameters])
-    passes_all = forwards or own is None
 
     @functools.wraps(target)
     def __init__(self, *args, **kwargs):
@@ -161,7 +161,7 @@ def _with_defaults(cls: type) -> None:
         values = {p.name: _merge(p.default, kwargs[p.name]) if p.name in kwargs else p.default for p in parameters}
         if "_init_args" not in self.__dict__:  # the outermost class's resolved arguments are the method's hparams
             object.__setattr__(self, "_init_args", values)
-        target(self, **(values if passes_all else {k: values[k] for k in inspect.signature(own).parameters if k in values}))
+        target(self, **values)  # (its own parameters, and its parent's when it forwards **kwargs)
 
     __init__.__signature__ = signature
     __init__.__doc__ = _documented(own.__doc__ if own is not None else None, parent.__init__.__doc__, [p.name for p in parameters])
@@ -251,7 +251,7 @@ class UnlearningMethod(pl.LightningModule):
 
     @staticmethod
     def hparams_of(init_args: dict) -> dict:
-        """The JSON form of resolved init args (what records and entries show)."""
+        """The JSON form of resolved init args (what records and entries show; a value JSON cannot hold as its `str`)."""
         shown = {}
         for name, value in init_args.items():
             if name == "optimizer":
@@ -259,7 +259,7 @@ class UnlearningMethod(pl.LightningModule):
             elif dataclasses.is_dataclass(value):
                 value = dataclasses.asdict(value)
             shown[name] = value
-        return shown
+        return json.loads(json.dumps(shown, default=str))
 
     @property
     def stop_target(self) -> StopTarget:

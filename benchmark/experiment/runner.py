@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -119,7 +117,7 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "versions": versions(),
         "hardware": {"accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices, "world_size": trainer.world_size, "machine": platform.machine(), "cpu_count": torch.get_num_threads()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "hparams": json.loads(json.dumps(dict(method.hparams), default=str)),
+        "hparams": dict(method.hparams),
     }
 
 

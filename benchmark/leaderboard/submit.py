@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import importlib.util
 import inspect
-import json
 import math
 import sys
 import tempfile
@@ -147,7 +146,7 @@ def _run_one(track: Track, cls: type, init_args: dict, seed: int, user_file: Pat
     where = f"{name} on track {track.name}, seed {seed}"
     try:
         method = instantiate(cls, init_args)
-        hparams = json.loads(json.dumps(dict(getattr(method, "hparams", {})), default=str))
+        hparams = dict(method.hparams)  # (JSON values: `UnlearningMethod.hparams_of`)
         config = {"command": "submit", "track": track.name, "method": name, "init_args": init_args, "hparams": hparams}
         record = runner.run(method, scenario, track.make_pretrained(), seed=seed, results_dir=results_dir, progress=progress,
                             evaluation=track.make_evaluation(), config=config)
