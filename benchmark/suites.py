@@ -144,13 +144,13 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
     scenario.setup()
     config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init,
               "evaluation": suite.evaluation.__dict__}
-    path = runner.run_path(row.method, suite.dataset, scenario.request.hash, seed, str(results_dir))
+    method, pretrained = METHODS.get(row.method)(**row.init), Pretrained(arch=suite.arch)
+    path = runner.method_run_path(method, scenario, pretrained, seed, str(results_dir))
     if path.exists():
         record = load_record(path)
         if record.config == json.loads(json.dumps(config)):
             return record.to_dict()
-    method = METHODS.get(row.method)(**row.init)
-    return runner.run(method, scenario, Pretrained(arch=suite.arch), seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
+    return runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
 
 
 def run_seconds(records: list[dict]) -> float:

@@ -9,7 +9,12 @@ import lightning.pytorch as pl
 import torch
 
 from benchmark.metrics.evaluator import Evaluation, Evaluator
-from benchmark.models.pretraining import Pretrained, build_model, cache_path, load_checkpoint
+from benchmark.models.pretraining import (
+    Pretrained,
+    build_model,
+    cache_path,
+    load_checkpoint,
+)
 from datamodules.scenarios import NothingForgotten, UnlearningScenario
 from methods.retrain import Retrain
 

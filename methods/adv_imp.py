@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, PositiveInt
 
 from datamodules.access import DataView
 from methods.adv import Adv
@@ -23,7 +24,7 @@ class AdvImp(Adv):
 
     defaults = "configs/methods/AdvImp/seed000.yaml"
 
-    def __init__(self, *, reg_lambda: float = 1.0, importance_batch_size: int = 32, **kwargs) -> None:
+    def __init__(self, *, reg_lambda: NonNegativeFloat = 1.0, importance_batch_size: PositiveInt = 32, **kwargs) -> None:
         """
         Args:
             reg_lambda: λ, the strength of the importance penalty.

@@ -31,6 +31,7 @@ import docstring_parser
 import lightning.pytorch as pl
 import torch
 import yaml
+from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
@@ -38,6 +39,7 @@ from torch import nn
 from benchmark.callbacks import BatchNormMode, CostMeter, Curves, StopCriterion
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.registry import Registry
+from benchmark.core.validation import check_fields, checked
 from benchmark.metrics.evaluator import Evaluator
 from datamodules.access import FORGET_ONLY, DataAccess, DataView
 
@@ -60,10 +62,13 @@ class Budget:
         stop_check: check the stop criterion after every optimizer `step` or every `epoch`.
     """
 
-    max_epochs: int = 1
-    batch_size: int = 64
+    max_epochs: PositiveInt = 1
+    batch_size: PositiveInt = 64
     stop: StopTarget | None = None
     stop_check: Literal["epoch", "step"] = "epoch"
+
+    def __post_init__(self) -> None:
+        check_fields(self, "budget")  # one line naming the setting, the value and its range
 
 
 SGD: dict = {"class_path": "torch.optim.SGD", "init_args": {"lr": 1e-3, "momentum": 0.9}}
@@ -74,30 +79,60 @@ SHARED_NAMES = frozenset({*BASE_SETTINGS, *(f.name for f in dataclasses.fields(B
 
 
 def optimizer_spec(value: Any) -> dict:
-    """The JSON form `{"class_path", "init_args"}` of an optimizer setting (such a dict, an optimizer class, or a
-    `functools.partial` of one, as jsonargparse builds it)."""
+    """The canonical JSON form `{"class_path", "init_args"}` of an optimizer setting (such a dict, an optimizer class,
+    or a `functools.partial` of one, as jsonargparse builds it): the class's full path and every argument, its
+    defaults filled in, so that one optimizer has one spelling (a run's identity hashes it). The arguments are
+    checked by building the optimizer once (`lr: -1` is refused here, by the optimizer's own check)."""
     if isinstance(value, dict):
         if "class_path" not in value:
             raise UnlearnBenchError(f"an optimizer setting needs a class_path, got {value}")
-        return {"class_path": value["class_path"], "init_args": dict(value.get("init_args") or {})}
-    if isinstance(value, type):
-        return {"class_path": f"{value.__module__}.{value.__qualname__}", "init_args": {}}
-    if isinstance(value, functools.partial):
-        cls = next((a for a in (value.func, *value.args) if isinstance(a, type)), None)
-        if cls is not None:
-            return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(value.keywords)}
-    raise UnlearnBenchError(f"cannot read the optimizer setting {value!r}: give a class path and its arguments, "
-                            "e.g. {'class_path': 'torch.optim.SGD', 'init_args': {'lr': 0.01}}")
+        cls, given = _optimizer_class(value["class_path"]), dict(value.get("init_args") or {})
+    elif isinstance(value, type):
+        cls, given = value, {}
+    elif isinstance(value, functools.partial) and any(isinstance(a, type) for a in (value.func, *value.args)):
+        cls, given = next(a for a in (value.func, *value.args) if isinstance(a, type)), dict(value.keywords)
+    else:
+        raise UnlearnBenchError(f"cannot read the optimizer setting {value!r}: give a class path and its arguments, "
+                                "e.g. {'class_path': 'torch.optim.SGD', 'init_args': {'lr': 0.01}}")
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    accepted = {name: p for name, p in inspect.signature(cls).parameters.items() if name != "params" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = set(given) - set(accepted)
+    if unknown:
+        raise UnlearnBenchError(f"optimizer {path} has no argument(s) {sorted(unknown)}; its arguments: {', '.join(accepted)}")
+    defaults = {name: _like(p, p.default) for name, p in accepted.items() if p.default is not p.empty}
+    init_args = defaults | {name: _like(accepted[name], value) for name, value in given.items()}
+    try:
+        cls([torch.zeros(1, requires_grad=True)], **init_args)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise UnlearnBenchError(f"optimizer {path} refuses {json.dumps(given)}: {error}") from None
+    return {"class_path": path, "init_args": json.loads(json.dumps(init_args))}
+
+
+def _like(parameter: inspect.Parameter, value: Any) -> Any:
+    """`value` as a float where the parameter is annotated float (`0`, and YAML's string `'1e-4'`); else unchanged."""
+    floating = "float" in str(parameter.annotation) or isinstance(parameter.default, float)
+    if floating and not isinstance(value, bool) and isinstance(value, (int, str)):
+        try:
+            return float(value)
+        except ValueError:
+            return value  # the optimizer's own check names it
+    return value
+
+
+def _optimizer_class(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module or "torch.optim"), name)
+    except (ImportError, AttributeError, ValueError):
+        raise UnlearnBenchError(f"unknown optimizer class {class_path}") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise UnlearnBenchError(f"{class_path} is not an optimizer class (a torch.optim.Optimizer)")
+    return cls
 
 
 def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
     """The optimizer `spec` (`optimizer_spec` form) names, over `params`."""
-    module, _, name = spec["class_path"].rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module or "torch.optim"), name)
-    except (ImportError, AttributeError):
-        raise UnlearnBenchError(f"unknown optimizer class {spec['class_path']}") from None
-    return cls(params, **spec["init_args"])
+    return _optimizer_class(spec["class_path"])(params, **spec["init_args"])
 
 
 def _merge(default: Any, value: Any) -> Any:
@@ -109,7 +144,7 @@ def _merge(default: Any, value: Any) -> Any:
                                     f"{', '.join(f.name for f in dataclasses.fields(default))}")
         return dataclasses.replace(default, **value)
     if isinstance(value, dict) and isinstance(default, dict) and "class_path" in default:
-        same_class = value.get("class_path", default["class_path"]) == default["class_path"]
+        same_class = _optimizer_class(value.get("class_path", default["class_path"])) is _optimizer_class(default["class_path"])
         return {"class_path": value.get("class_path", default["class_path"]),
                 "init_args": {**(default["init_args"] if same_class else {}), **(value.get("init_args") or {})}}
     return value
@@ -159,6 +194,7 @@ def _with_defaults(cls: type) -> None:
             raise TypeError(f"{cls.__name__} takes keyword arguments only")
         signature.bind(self, **kwargs)  # an argument it does not take: TypeError naming it
         values = {p.name: _merge(p.default, kwargs[p.name]) if p.name in kwargs else p.default for p in parameters}
+        values = {p.name: checked(f"{cls.__name__}.{p.name}", p.annotation, values[p.name]) for p in parameters}
         if "_init_args" not in self.__dict__:  # the outermost class's resolved arguments are the method's hparams
             object.__setattr__(self, "_init_args", values)
         target(self, **values)  # (its own parameters, and its parent's when it forwards **kwargs)

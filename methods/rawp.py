@@ -2,9 +2,9 @@
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import PositiveFloat, PositiveInt
 from torch import nn
 
-from benchmark.core.errors import UnlearnBenchError
 from datamodules.access import FORGET_ONLY
 from methods.base import UnlearningMethod, register_method
 
@@ -49,7 +49,7 @@ class RAWP(UnlearningMethod):
     defaults = "configs/methods/RAWP/seed000.yaml"
     base_settings = ("budget", "batchnorm")
 
-    def __init__(self, *, gamma: float = 5e-3, steps: int = 1, remembered_only: bool = True, **kwargs) -> None:
+    def __init__(self, *, gamma: PositiveFloat = 5e-3, steps: PositiveInt = 1, remembered_only: bool = True, **kwargs) -> None:
         """
         Args:
             gamma: γ, each round's perturbation budget relative to the layer's weight norm,
@@ -58,10 +58,6 @@ class RAWP(UnlearningMethod):
             remembered_only: generate each step's perturbation from the batch's still correctly
                 classified images only (ours, see above); False: from the whole batch.
         """
-        if not gamma > 0:
-            raise UnlearnBenchError(f"RAWP's perturbation budget gamma must be positive, got {gamma}")
-        if steps < 1:
-            raise UnlearnBenchError(f"RAWP's steps per round must be at least 1, got {steps}")
         super().__init__(**kwargs)
         self.gamma, self.steps, self.remembered_only = gamma, steps, remembered_only
         self.automatic_optimization = False

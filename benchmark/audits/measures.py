@@ -28,7 +28,13 @@ from benchmark.metrics.representations import (
     tsne_embedding,
     weight_distance,
 )
-from benchmark.reports.figures import plot_cka, plot_confusion, plot_prediction_distribution, plot_tsne, plot_weight_distance
+from benchmark.reports.figures import (
+    plot_cka,
+    plot_confusion,
+    plot_prediction_distribution,
+    plot_tsne,
+    plot_weight_distance,
+)
 
 
 def model_measure_names(evaluation: Evaluation) -> list[str]:

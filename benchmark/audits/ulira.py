@@ -32,7 +32,6 @@ from dataclasses import asdict
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
@@ -43,7 +42,13 @@ from benchmark import training
 from benchmark.audits.batched_training import train_models
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import home
-from benchmark.models.pretraining import RECIPES, Pretrained, build_model, load_checkpoint, save_checkpoint
+from benchmark.models.pretraining import (
+    RECIPES,
+    Pretrained,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
 from datamodules.requests import content_hash
 
 MIN_STD = 1e-2

@@ -47,13 +47,21 @@ class OriginalModel:
 
 @dataclass(frozen=True)
 class Hardware:
-    """Where the run ran (`cost/speedup_vs_retrain` compares runs of equal hardware only)."""
+    """Where the run ran (`cost/speedup_vs_retrain` compares runs of equal hardware only).
+
+    `cpu` and `cpu_capability` (the instruction set PyTorch's CPU kernels use: AVX2, AVX512, …) matter to
+    reproducibility: floating-point sums differ between instruction sets, and a run that collapses the model
+    amplifies the difference. Records written before they were recorded hold `cpu_count` = torch threads and
+    no `threads`, `cpu`, `cpu_capability`."""
 
     accelerator: str
     devices: int
     world_size: int
     machine: str
     cpu_count: int
+    threads: int | None = None
+    cpu: str | None = None
+    cpu_capability: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,9 @@ RECORD_SCHEMA: dict = {
         "config": {"type": "object"},
         "git_commit": _STRING_OR_NULL,
         "versions": {"type": "object", "additionalProperties": _STRING_OR_NULL},
-        "hardware": _object({"accelerator": _STRING, "devices": _INTEGER, "world_size": _INTEGER, "machine": _STRING, "cpu_count": _INTEGER}),
+        "hardware": _object({"accelerator": _STRING, "devices": _INTEGER, "world_size": _INTEGER, "machine": _STRING, "cpu_count": _INTEGER,
+                             "threads": _INTEGER, "cpu": _STRING_OR_NULL, "cpu_capability": _STRING_OR_NULL},
+                            optional=("threads", "cpu", "cpu_capability")),
         "created": _STRING,
         "hparams": {"type": "object"},
         "figures": {"type": "array", "items": _STRING},

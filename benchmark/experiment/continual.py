@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import methods  # noqa: F401  (registers the methods `--method` names)
-from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import home
-from benchmark.core.record import OriginalModel, ResultRecord, load_record
+from benchmark.core.record import load_record
 from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
@@ -24,7 +23,7 @@ from benchmark.reports.tables import align, is_fraction
 from datamodules.datasets import load_dataset
 from datamodules.scenarios import ContinualStep
 from datamodules.scenarios.continual import draw_stream
-from methods import UnlearningMethod
+from methods import NegGrad, UnlearningMethod
 
 STEP_METRICS = ("forget/acc", "forgotten/acc", "retain/acc", "test/acc")
 
@@ -55,12 +54,10 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
     for step in range(1, (first.request.scenario["steps"] if steps is None else steps) + 1):
         scenario = first if step == 1 else ContinualStep(stream=str(stream), step=step, **scenario_kwargs)
         scenario.setup()
-        path = runner.run_path(name, scenario.info.name, scenario.request.hash, seed, results_dir)
         start = replace(pretrained, checkpoint=checkpoint)
+        path = runner.method_run_path(method, scenario, start, seed, results_dir)  # (a step from another start: another file)
         if path.exists():
-            done = load_record(path)
-            _check_started_from(done, start, scenario.info.name, path)
-            record = done.to_dict()
+            record = load_record(path).to_dict()
         else:
             data = {"class_path": f"{ContinualStep.__module__}.ContinualStep", "init_args": {"stream": str(stream), "step": step, **scenario_kwargs}}
             model = {"class_path": f"{type(method).__module__}.{name}", "init_args": dict(method.hparams)}
@@ -70,14 +67,6 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
         checkpoint = record["weights"]
         records.append(record)
     return records
-
-
-def _check_started_from(record: ResultRecord, start: Pretrained, dataset: str, path: Path) -> None:
-    """A step recorded earlier must have started from the model this stream would start it from."""
-    expected = OriginalModel(arch=start.arch, recipe=start.recipe_name(dataset), seed=start.seed, checkpoint=start.checkpoint)
-    if record.pretrained != expected:
-        raise UnlearnBenchError(f"the record {path} of this step started from {asdict(record.pretrained)}, not from {asdict(expected)}; "
-                                "remove it (and the later steps' records) or use another --results_dir")
 
 
 def format_steps(records: list[dict]) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import platform
+import re
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -18,9 +21,17 @@ from benchmark.audits.measures import model_measures, write_figures
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.record import Hardware, ResultRecord, dump_record, load_record
+from benchmark.core.validation import differences
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model, load_checkpoint
-from benchmark.training import TRAINER_DEFAULTS, attach, attach_model, fit, obtain_original  # noqa: F401 (the pipeline's first steps)
+from benchmark.training import (  # noqa: F401 (the pipeline's first steps)
+    TRAINER_DEFAULTS,
+    attach,
+    attach_model,
+    fit,
+    obtain_original,
+)
+from datamodules.requests import content_hash
 from datamodules.scenarios import UnlearningScenario
 
 LIBRARIES = ("torch", "torchvision", "lightning", "torchmetrics", "timm", "jsonargparse", "scikit-learn", "numpy")
@@ -33,9 +44,16 @@ class RecordWriter(pl.Callback):
     Every command's runs end here: `cli.py fit` (after its fit), `cli.py test`, `runner.run` (compare, suites,
     submit / verify, continual streams)."""
 
+    interrupted = False
+    """Set when Ctrl-C stopped a run (Lightning then exits with status 1 and says nothing at our log level)."""
+
     def __init__(self, pretrained: Pretrained, seed: int, config: dict | Callable[[], dict], results_dir: str | None = None) -> None:
         self.pretrained, self.seed, self.config, self.results_dir = pretrained, seed, config, results_dir
         self.record: dict | None = None
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            RecordWriter.interrupted = True
 
     def on_test_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter()
@@ -58,20 +76,20 @@ def add_model_measures(method, scenario: UnlearningScenario, seed: int = 0, resu
 
 
 def retrain_reference(method, scenario: UnlearningScenario, seed: int, results_dir: str | None = None) -> torch.nn.Module | None:
-    """The saved Retrain model of the same request and seed (None for Retrain itself or when there is none)."""
-    path = run_path("Retrain", scenario.info.name, scenario.request.hash, seed, results_dir).with_suffix(".pt")
-    if type(method).__name__ == "Retrain" or not path.exists():
+    """The saved Retrain model of the same request, seed and architecture (None for Retrain itself or when there is none)."""
+    path = latest_run("Retrain", scenario.info.name, scenario.request.hash, seed, method.pretrained.arch, results_dir)
+    if type(method).__name__ == "Retrain" or path is None or not path.with_suffix(".pt").exists():
         return None
     model = build_model(method.pretrained.arch, scenario.info, 0)
-    load_checkpoint(path, model)
+    load_checkpoint(path.with_suffix(".pt"), model)
     return model.to(method.device).eval()
 
 
 def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float | None:
-    """Retrain's `cost/seconds` over this run's, for the same request and seed on the same machine and device
-    count (None when there is no such Retrain record, or when the run took no step, as Original)."""
-    path = run_path("Retrain", record["dataset"], record["request"]["hash"], record["seed"], results_dir)
-    if record["method"] == "Retrain" or not path.exists() or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
+    """Retrain's `cost/seconds` over this run's, for the same request, seed and architecture on the same machine and
+    device count (None when there is no such Retrain record, or when the run took no step, as Original)."""
+    path = latest_run("Retrain", record["dataset"], record["request"]["hash"], record["seed"], record["pretrained"]["arch"], results_dir)
+    if record["method"] == "Retrain" or path is None or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
         return None
     retrain = load_record(path)
     seconds, reference = record["timings"].get("cost/seconds"), retrain.timings.get("cost/seconds")
@@ -99,6 +117,24 @@ def versions() -> dict[str, str | None]:
     return {"python": platform.python_version(), **{name: version(name) for name in LIBRARIES}}
 
 
+def cpu_name() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what `platform.processor` says, or None)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def hardware(trainer: pl.Trainer) -> dict:
+    """Where this process runs (`core.record.Hardware`): `cpu_count` is the machine's, `threads` torch's in this process."""
+    return {"accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices, "world_size": trainer.world_size,
+            "machine": platform.machine(), "cpu_count": os.cpu_count() or 1, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, trainer: pl.Trainer, config: dict, eval_seconds: float) -> dict:
     return {
         "method": type(method).__name__,
@@ -115,36 +151,79 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "config": config,
         "git_commit": git_commit(),
         "versions": versions(),
-        "hardware": {"accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices, "world_size": trainer.world_size, "machine": platform.machine(), "cpu_count": torch.get_num_threads()},
+        "hardware": hardware(trainer),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "hparams": dict(method.hparams),
     }
 
 
+def run_identity(method: str, hparams: dict, pretrained: dict) -> str:
+    """What made a run's weights, as 8 hex digits: the method, its resolved hyperparameters and the original model
+    (`OriginalModel`'s fields). The request and the seed name the run's folder and file."""
+    return content_hash({"method": method, "hparams": hparams, "pretrained": pretrained})[:8]
+
+
+def original_of(pretrained: Pretrained, dataset: str) -> dict:
+    """The original model as a record holds it (`OriginalModel`'s fields)."""
+    return {"arch": pretrained.arch, "recipe": pretrained.recipe_name(dataset), "seed": pretrained.seed, "checkpoint": pretrained.checkpoint}
+
+
 def record_path(record: dict, results_dir: str | None = None) -> Path:
-    return run_path(record["method"], record["dataset"], record["request"]["hash"], record["seed"], results_dir)
+    identity = run_identity(record["method"], record.get("hparams", {}), record["pretrained"])
+    return run_path(record["method"], record["dataset"], record["request"]["hash"], record["seed"], identity, results_dir)
 
 
-def run_path(method: str, dataset: str, request_hash: str, seed: int, results_dir: str | None = None) -> Path:
-    """`<results>/<dataset>/<request hash>/<method>-seed<seed>.json`; the unlearned weights are the `.pt` beside it."""
+def method_run_path(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, results_dir: str | None = None) -> Path:
+    """Where the record of `method` (its hyperparameters as they are now) from `pretrained` on `scenario` goes."""
+    name = type(method).__name__
+    identity = run_identity(name, dict(method.hparams), original_of(pretrained, scenario.info.name))
+    return run_path(name, scenario.info.name, scenario.request.hash, seed, identity, results_dir)
+
+
+def run_path(method: str, dataset: str, request_hash: str, seed: int, identity: str, results_dir: str | None = None) -> Path:
+    """`<results>/<dataset>/<request hash>/<method>-<identity>-seed<seed>.json` (`run_identity`); the unlearned
+    weights are the `.pt` beside it. Two runs that differ in anything that made their weights never share a file."""
     root = Path(results_dir) if results_dir else home() / "results"
-    return root / dataset / request_hash[:16] / f"{method}-seed{seed}.json"
+    return root / dataset / request_hash[:16] / f"{method}-{identity}-seed{seed}.json"
 
 
-def load_unlearned(method, scenario: UnlearningScenario, seed: int, results_dir: str | None = None) -> None:
-    """Put the weights a previous `fit` of this method, request and seed saved into `method.model`, and that
-    fit's cost, stop, divergence and curves into `method` (they describe how the model was made, so the test's record keeps them)."""
-    path = run_path(type(method).__name__, scenario.info.name, scenario.request.hash, seed, results_dir).with_suffix(".pt")
-    if not path.exists():
-        raise UnlearnBenchError(f"no unlearned {type(method).__name__} model for request {scenario.request.hash[:16]} and seed {seed} at {path}; "
+def runs_of(method: str, dataset: str, request_hash: str, seed: int, results_dir: str | None = None) -> list[Path]:
+    """The records of every configuration of `method` for this request and seed, newest first."""
+    folder = run_path(method, dataset, request_hash, seed, "x", results_dir).parent
+    paths = [p for p in folder.glob(f"{method}-*-seed{seed}.json") if re.fullmatch(rf"{re.escape(method)}-[0-9a-f]{{8}}-seed{seed}\.json", p.name)]
+    return sorted(paths, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+
+def latest_run(method: str, dataset: str, request_hash: str, seed: int, arch: str, results_dir: str | None = None) -> Path | None:
+    """The newest record of `method` for this request and seed from a model of architecture `arch`, or None."""
+    return next((p for p in runs_of(method, dataset, request_hash, seed, results_dir) if load_record(p).pretrained.arch == arch), None)
+
+
+def load_unlearned(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, results_dir: str | None = None) -> Path:
+    """Put the weights a previous `fit` of this method — same hyperparameters, original, request and seed — saved into
+    `method.model`, and that fit's cost, stop, divergence and curves into `method` (they describe how the model was
+    made, so the test's record keeps them); return the record's path. A fit of another configuration is refused,
+    naming what differs."""
+    name = type(method).__name__
+    path = method_run_path(method, scenario, pretrained, seed, results_dir)
+    if not path.with_suffix(".pt").exists():
+        others = [p for p in runs_of(name, scenario.info.name, scenario.request.hash, seed, results_dir) if p.with_suffix(".pt").exists()]
+        if others:
+            fitted = load_record(others[0])
+            differ = differences({"hparams": fitted.hparams or {}, "pretrained": asdict(fitted.pretrained)},
+                                 {"hparams": dict(method.hparams), "pretrained": original_of(pretrained, scenario.info.name)})
+            raise UnlearnBenchError(f"the {name} model fitted for request {scenario.request.hash[:16]} and seed {seed} ({others[0]}) was made with "
+                                    f"another configuration ({'; '.join(differ) or 'unknown differences'}); give the fit's arguments, or fit this one")
+        raise UnlearnBenchError(f"no unlearned {name} model for request {scenario.request.hash[:16]} and seed {seed} at {path.with_suffix('.pt')}; "
                                 "run `cli.py fit` with the same arguments first (or test `--model Original --pretrained.checkpoint FILE`)")
-    load_checkpoint(path, method.model)
-    if path.with_suffix(".json").exists():
-        fitted = load_record(path.with_suffix(".json"))
+    load_checkpoint(path.with_suffix(".pt"), method.model)
+    if path.exists():
+        fitted = load_record(path)
         method.cost = {k: v for k, v in fitted.timings.items() if k.startswith("cost/") and k != "cost/speedup_vs_retrain"}
         method.stopped_at, method.diverged, method.curves = fitted.stopped_at, fitted.diverged, fitted.curves
     else:
         method.cost, method.stopped_at, method.diverged, method.curves = {}, None, None, {}
+    return path
 
 
 def write_record(record: dict, path: Path, method: pl.LightningModule | None = None, scenario: UnlearningScenario | None = None) -> dict:

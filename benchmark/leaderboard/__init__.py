@@ -23,7 +23,15 @@ from benchmark.leaderboard.entries import build_entry, load_entries, write_entry
 from benchmark.leaderboard.render import rank, render
 from benchmark.leaderboard.schema import EntryError, load_entry, validate_entry
 from benchmark.leaderboard.submit import load_method, submit, verify
-from benchmark.leaderboard.tracks import LEADERBOARD, Track, TrackError, list_tracks, load_track, stamp, state_dict_sha256
+from benchmark.leaderboard.tracks import (
+           LEADERBOARD,
+           Track,
+           TrackError,
+           list_tracks,
+           load_track,
+           stamp,
+           state_dict_sha256,
+)
 
 __all__ = ["LEADERBOARD", "Track", "TrackError", "EntryError", "build_entry", "list_tracks", "load_entries", "load_entry", "load_method",
            "load_track", "rank", "render", "stamp", "state_dict_sha256", "submit", "validate_entry", "verify", "write_entry"]

@@ -17,19 +17,20 @@ from benchmark.leaderboard.tracks import LEADERBOARD
 
 
 def submit_command(method: str, track: str, init_args: dict[str, Any] | None = None, leaderboard: str = str(LEADERBOARD),
-                   results_dir: str | None = None, no_render: bool = False, progress: bool = False) -> Path:
+                   results_dir: str | None = None, no_render: bool = False, progress: bool = False, replace: bool = False) -> Path:
     """Run a track's protocol over its seeds with a method and write its leaderboard entry (then render the leaderboard).
 
     Args:
         method: a registered method (NegGrad) or path/to/file.py:ClassName (a subclass of methods.base.UnlearningMethod).
         track: a track name (see leaderboard/tracks) or a track YAML file.
-        init_args: the method's constructor arguments as YAML/JSON, e.g. '{lr: 1e-4}' (default: its defaults).
+        init_args: the method's constructor arguments as YAML/JSON, e.g. '{optimizer: {init_args: {lr: 1e-4}}}' (default: its defaults).
         leaderboard: the leaderboard folder (tracks/, entries/; default: the repository's).
         results_dir: where the runs' result records go (default $UNLEARNBENCH_HOME/leaderboard/<track>).
         no_render: do not regenerate README.md and index.html.
         progress: show progress bars.
+        replace: replace an entry of the same method made with another configuration (refused otherwise).
     """
-    path = submit(track, method, dict(init_args or {}), Path(leaderboard), results_dir, progress)
+    path = submit(track, method, dict(init_args or {}), Path(leaderboard), results_dir, progress, replace)
     print(f"entry: {path}")
     if not no_render:
         for written in render(Path(leaderboard)):

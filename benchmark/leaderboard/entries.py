@@ -13,7 +13,14 @@ from pathlib import Path
 
 from benchmark.core.paths import atomic_write_bytes
 from benchmark.core.record import ResultRecord, as_layout
-from benchmark.leaderboard.schema import SCHEMA_VERSION, EntryError, finite, load_entry, summarise, validate_entry
+from benchmark.leaderboard.schema import (
+    SCHEMA_VERSION,
+    EntryError,
+    finite,
+    load_entry,
+    summarise,
+    validate_entry,
+)
 from benchmark.leaderboard.tracks import LEADERBOARD, Track, load_track
 
 

@@ -111,6 +111,8 @@ def validate_entry(entry: dict, track=None, where: str = "entry") -> dict:
     if source["kind"] == "file":
         for key in ("file", "class", "sha256"):
             c.get(source, key, "str", "source")
+        if source["file"].startswith(("/", "\\")) or ":" in source["file"]:
+            c.fail("source.file", f"must be relative to the leaderboard folder (methods/…), not a path of the submitter's machine: {source['file']}")
     config = c.get(entry, "config", "dict", "")
     c.get(config, "init_args", "dict", "config")
     c.get(config, "hparams", "dict", "config")

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import importlib.util
 import inspect
+import json
 import math
 import sys
 import tempfile
@@ -28,11 +29,19 @@ from pathlib import Path
 import torch
 
 from benchmark.core.errors import UnlearnBenchError
-from benchmark.core.paths import home
+from benchmark.core.paths import atomic_write_bytes, home
+from benchmark.core.validation import differences
 from benchmark.experiment import runner
-from benchmark.leaderboard.entries import run_metrics, write_entry
+from benchmark.leaderboard.entries import entry_path, run_metrics, write_entry
 from benchmark.leaderboard.schema import load_entry
-from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, Track, check_original, load_track, setup_run
+from benchmark.leaderboard.tracks import (
+    LEADERBOARD,
+    ROOT,
+    Track,
+    check_original,
+    load_track,
+    setup_run,
+)
 from methods import METHODS, UnlearningMethod
 
 _LOADED: dict[tuple[str, str], object] = {}
@@ -66,13 +75,13 @@ def load_method(spec: str) -> tuple[type, dict]:
             module_spec.loader.exec_module(module)
         except Exception as error:  # noqa: BLE001 (the user's file: report it in one line)
             raise UnlearnBenchError(f"importing method file {file} raised {_describe(error, path)}") from None
-        _LOADED[key] = module
+        _LOADED[key] = sys.modules[module.__name__] = module  # (importable by name: jsonargparse, pickling)
     cls = getattr(_LOADED[key], name, None)
     if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
         found = [n for n, v in vars(_LOADED[key]).items() if isinstance(v, type) and issubclass(v, UnlearningMethod) and v.__module__ == _LOADED[key].__name__]
         what = "no class" if cls is None else "not a subclass of methods.base.UnlearningMethod:"
         raise UnlearnBenchError(f"{file}: {what} '{name}'; its UnlearningMethod subclasses: {', '.join(found) or 'none'}")
-    return cls, {"kind": "file", "file": _shown(path), "class": name, "sha256": digest}
+    return cls, {"kind": "file", "file": str(path.resolve()), "class": name, "sha256": digest}
 
 
 def _describe(error: BaseException, path: Path | None) -> str:
@@ -87,11 +96,14 @@ def _describe(error: BaseException, path: Path | None) -> str:
 
 
 def check_init_args(cls: type, init_args: dict) -> None:
-    """Raise a one-line error when `cls(**init_args)` would not accept its arguments."""
+    """Raise a one-line error when `cls(**init_args)` would not accept its arguments: a name it does not take (its
+    settings listed), or a value its type hint does not allow (`core.validation`: one line naming both)."""
     try:
         inspect.signature(cls).bind(**init_args)
-    except TypeError as error:
-        raise UnlearnBenchError(f"{cls.__name__} does not accept the arguments {sorted(init_args)}: {error}") from None
+    except TypeError:
+        unknown = sorted(set(init_args) - set(inspect.signature(cls).parameters))
+        raise UnlearnBenchError(f"{cls.__name__} does not take {', '.join(unknown) or sorted(init_args)}; its settings: "
+                                f"{', '.join(inspect.signature(cls).parameters) or 'none'}") from None
 
 
 def instantiate(cls: type, init_args: dict):
@@ -110,11 +122,15 @@ def run_protocol(track: Track, cls: type, init_args: dict | None = None, source:
     if track.kind != "single" and not cls.ignores_original:
         raise UnlearnBenchError(f"track {track.name} is a {track.kind} track: its runs are streams of steps, run by `cli.py suite`, not by submit")
     init_args = dict(init_args or {})
-    check_init_args(cls, init_args)  # before any run, not after the first
-    user_file = ROOT / source["file"] if source and source.get("kind") == "file" else None
-    if user_file is not None and not user_file.exists():
-        user_file = Path(source["file"])
-    name = cls.__name__
+    user_file = source_path(source) if source and source.get("kind") == "file" else None
+    try:
+        instantiate(cls, init_args)  # the arguments checked before any run, not after the first
+    except UnlearnBenchError:
+        raise
+    except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)
+        if user_file is None:
+            raise
+        raise UnlearnBenchError(f"{cls.__name__}({init_args}) raised {_describe(error, user_file)}; no entry written") from error
     records, digest, hparams = [], None, {}
     with one_thread():
         for run in track.runs:
@@ -164,21 +180,59 @@ def _run_one(track: Track, cls: type, init_args: dict, seed: int, user_file: Pat
 
 
 def submit(track: str | Track, method: str, init_args: dict | None = None, leaderboard: Path = LEADERBOARD,
-           results_dir: str | None = None, progress: bool = False) -> Path:
-    """Run the track's protocol with `method` (a registered name or `file.py:Class`) and write its entry."""
+           results_dir: str | None = None, progress: bool = False, replace: bool = False) -> Path:
+    """Run the track's protocol with `method` (a registered name or `file.py:Class`) and write its entry; a method
+    file is kept beside the entries (`leaderboard/methods/`), so that `verify` and a pull request carry it.
+
+    An entry of the same method with another configuration (init args, or method file) is not replaced unless `replace`."""
     track = track if isinstance(track, Track) else load_track(track, leaderboard)
     cls, source = load_method(method)
+    check_replacement(entry_path(track.name, cls.__name__, leaderboard), init_args or {}, source, replace)
     results_dir = results_dir or str(home() / "leaderboard" / track.name)
     records, digest, hparams = run_protocol(track, cls, init_args, source, results_dir=results_dir, progress=progress)
+    if source["kind"] == "file":
+        source = keep_method_file(source, Path(leaderboard))
     return write_entry(track, cls.__name__, records, init_args=init_args, hparams=hparams, source=source, pretrained_sha256=digest, leaderboard=leaderboard)
 
 
-def method_of(entry: dict) -> tuple[type, dict]:
+def check_replacement(path: Path, init_args: dict, source: dict, replace: bool) -> None:
+    """Refuse (before any run) to replace an entry made with another configuration, naming what differs."""
+    if replace or not path.exists():
+        return
+    existing = json.loads(path.read_text())
+    there = {"init_args": existing["config"]["init_args"], "source": {k: existing["source"].get(k) for k in ("kind", "class", "sha256")}}
+    here = {"init_args": json.loads(json.dumps(init_args)), "source": {k: source.get(k) for k in ("kind", "class", "sha256")}}
+    differ = differences(there, here)
+    if differ:
+        raise UnlearnBenchError(f"{path} holds {existing['method']} with another configuration ({'; '.join(differ)}); "
+                                "give --replace true to replace it")
+
+
+def keep_method_file(source: dict, leaderboard: Path) -> dict:
+    """Copy a submitted method file to `<leaderboard>/methods/<name>-<sha256[:8]>.py`; return the source naming it
+    relative to the leaderboard folder (no path of the submitter's machine in an entry)."""
+    original = Path(source["file"])
+    kept = Path("methods") / f"{original.stem}-{source['sha256'][:8]}.py"
+    if not (leaderboard / kept).exists():
+        atomic_write_bytes(leaderboard / kept, original.read_bytes())
+    return {**source, "file": kept.as_posix()}
+
+
+def source_path(source: dict, leaderboard: Path = LEADERBOARD) -> Path:
+    """Where an entry's method file is: relative to the leaderboard folder (`methods/…`, as `submit` keeps it),
+    or to the repository (entries made before), or absolute (a submission being run)."""
+    path = Path(source["file"])
+    if path.is_absolute():
+        return path
+    return leaderboard / path if (leaderboard / path).exists() else ROOT / path
+
+
+def method_of(entry: dict, leaderboard: Path = LEADERBOARD) -> tuple[type, dict]:
     """The method class an entry was made with; a method file must still hash to what the entry says."""
     source = entry["source"]
     if source["kind"] == "registered":
         return load_method(entry["method"])
-    path = ROOT / source["file"] if (ROOT / source["file"]).exists() else Path(source["file"])
+    path = source_path(source, leaderboard)
     if not path.exists():
         raise UnlearnBenchError(f"the method file {source['file']} of entry {entry['track']}/{entry['method']} does not exist")
     if _sha256(path) != source["sha256"]:
@@ -202,12 +256,22 @@ def compare_runs(claimed: dict, recomputed: dict, tolerance: float) -> list[str]
     return problems
 
 
+def _hardware_note(claimed: dict, here: dict) -> str:
+    """Why values may differ when the entry was made on another CPU (empty when the CPUs are alike)."""
+    def cpu(hardware: dict) -> str:
+        return f"{hardware.get('cpu') or 'an unrecorded CPU'} ({hardware.get('cpu_capability') or 'instruction set unrecorded'})"
+    if (claimed.get("cpu"), claimed.get("cpu_capability")) == (here.get("cpu"), here.get("cpu_capability")):
+        return ""
+    return (f" (the entry was made on {cpu(claimed)}, this machine is {cpu(here)}: floating-point sums differ between "
+            "instruction sets, and a run that collapses the model amplifies the difference)")
+
+
 def verify(path: str | Path, seeds: list[int] | None = None, leaderboard: Path = LEADERBOARD, progress: bool = False) -> dict:
     """Recompute an entry's runs (all, or those of `seeds`); raise `UnlearnBenchError` if a value differs beyond the tolerance."""
     path = Path(path)
     track = load_track(path.parent.name, leaderboard)
     entry = load_entry(path, track)
-    cls, source = method_of(entry)
+    cls, source = method_of(entry, Path(leaderboard))
     with tempfile.TemporaryDirectory(prefix="unlearnbench-verify-") as results_dir:
         records, _, _ = run_protocol(track, cls, entry["config"]["init_args"], source, seeds=seeds, results_dir=results_dir, progress=progress)
     recomputed = {r["seed"]: {"seed": r["seed"], "metrics": run_metrics(r), "diverged": r.get("diverged")} for r in records}
@@ -219,7 +283,8 @@ def verify(path: str | Path, seeds: list[int] | None = None, leaderboard: Path =
               "max_abs_difference": largest, "tolerance": track.tolerance, "problems": problems}
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise UnlearnBenchError(f"verify {path}: {len(problems)} value(s) differ beyond the tolerance {track.tolerance}: {shown}")
+        raise UnlearnBenchError(f"verify {path}: {len(problems)} value(s) differ beyond the tolerance {track.tolerance}: {shown}"
+                                f"{_hardware_note(entry.get('hardware', {}), records[0]['hardware'])}")
     print(f"ok {entry['method']} on {track.name}: {len(compared)} values of seeds {sorted(recomputed)} within {track.tolerance} "
           f"(largest difference {largest:.3g})", file=sys.stderr)
     return report

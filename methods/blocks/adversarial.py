@@ -27,11 +27,12 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import PositiveFloat, PositiveInt
 from torch import nn
 
-from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.hashing import state_dict_sha256, tensors_sha256
 from benchmark.core.paths import atomic_write_bytes, home
+from benchmark.core.validation import check_fields
 from datamodules.access import DataView
 
 TargetDraw = Literal["per_example", "per_image"]
@@ -53,24 +54,16 @@ class PGD:
             `narrow_cnn` and `small_cnn` (`python -m benchmark.perf.pgd`); on a GPU, larger is faster.
     """
 
-    n_adv: int = 20
-    eps: float = 0.4
-    steps: int = 100
-    step_size: float = 0.1
+    n_adv: PositiveInt = 20
+    eps: PositiveFloat = 0.4
+    steps: PositiveInt = 100
+    step_size: PositiveFloat = 0.1
     random_start: bool = False
     targets: TargetDraw = "per_example"
-    batch_size: int = 128
+    batch_size: PositiveInt = 128
 
     def __post_init__(self) -> None:
-        """Raise `UnlearnBenchError` (one line) unless ε > 0, N_adv ≥ 1, steps ≥ 1 and step size > 0."""
-        if not self.eps > 0:
-            raise UnlearnBenchError(f"the PGD budget eps must be positive, got {self.eps}")
-        if self.n_adv < 1:
-            raise UnlearnBenchError(f"n_adv (adversarial examples per forget image) must be at least 1, got {self.n_adv}")
-        if self.steps < 1:
-            raise UnlearnBenchError(f"the PGD steps must be at least 1, got {self.steps}")
-        if not self.step_size > 0:
-            raise UnlearnBenchError(f"the PGD step size must be positive, got {self.step_size}")
+        check_fields(self, "attack")  # one line naming the setting, the value and its range
 
 
 def other_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:

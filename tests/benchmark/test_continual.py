@@ -2,11 +2,10 @@
 
 import json
 
-import pytest
 import torch
 
-from benchmark.core.errors import UnlearnBenchError
 from benchmark import training
+from benchmark.core.record import load_record
 from benchmark.experiment import runner
 from benchmark.experiment.continual import run_stream, write_stream
 from benchmark.metrics.evaluator import Evaluation
@@ -60,12 +59,17 @@ def test_steps_chain_models_record_step_and_k_and_resume(tmp_path, monkeypatch, 
     assert [line.split("|")[:2] for line in lines[-3:]] == [[f"{t}    ", f" {3 * t} "] for t in (1, 2, 3)]
 
 
-def test_a_recorded_step_from_another_start_is_refused(tmp_path):
+def test_a_step_from_another_start_is_another_run(tmp_path):
     stream = write_stream("digits", k_cl=3, steps=1, seed=2, request_dir=str(tmp_path))
     options = {"evaluation": Evaluation(mia=False), "results_dir": str(tmp_path / "results"), "progress": False}
-    (record,) = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(), **options)
-    with pytest.raises(UnlearnBenchError, match="started from .* not from .*'checkpoint': '.*other.pt'"):
-        run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(checkpoint=str(tmp_path / "other.pt")), **options)
+    (first,) = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(), **options)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": torch.load(first["weights"])["state_dict"]}, other)
+    (second,) = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(checkpoint=str(other)), **options)
+    assert second["path"] != first["path"] and second["pretrained"]["checkpoint"] == str(other)
+    assert load_record(first["path"]).pretrained.checkpoint is None  # the first run's record is not overwritten
+    (again,) = run_stream(NegGrad(budget={"max_epochs": 2, "stop": "none"}), stream, Pretrained(), **options)
+    assert again["path"] == first["path"] and again["created"] == first["created"]  # the same run is found again, not rerun
 
 
 def test_only_the_measured_steps_get_the_attacks(tmp_path):

@@ -1,14 +1,17 @@
 """Every registered method on `digits`, and the mechanics the base class guarantees."""
 
+import dataclasses
 import inspect
 import math
+import typing
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.core.errors import DataAccessError
-from benchmark.experiment.runner import run
+from benchmark.core.errors import DataAccessError, UnlearnBenchError
+from benchmark.core.validation import SettingError
+from benchmark.experiment.runner import run, run_identity
 from benchmark.metrics.mia import MIA_METRICS
 from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_ONLY
@@ -27,7 +30,8 @@ def test_every_method_unlearns_and_reports_every_split(name, tmp_path):
     assert set(record["metrics"]) == {f"{s}/acc" for s in scenario.eval_split_names} | set(MIA_METRICS)
     assert all(v is None or 0.0 <= v <= 1.0 for v in record["metrics"].values())
     assert record["timings"]["cost/seconds"] >= 0 and record["request"]["num_forget"] == len(scenario.request.forget_indices)
-    assert (tmp_path / "digits" / record["request"]["hash"][:16] / f"{name}-seed0.json").exists()
+    path = tmp_path / "digits" / record["request"]["hash"][:16] / f"{name}-{run_identity(name, record['hparams'], record['pretrained'])}-seed0.json"
+    assert record["path"] == str(path) and path.exists()
 
 
 def test_original_fits_digits():
@@ -143,7 +147,7 @@ def test_a_method_without_arguments_has_its_papers_defaults(name):
     hparams = cls().hparams
     for key, value in defaults.items():
         if isinstance(value, dict) and "init_args" in value:
-            assert hparams[key]["init_args"] == value["init_args"], key
+            assert {k: hparams[key]["init_args"][k] for k in value["init_args"]} == value["init_args"], key
         elif isinstance(value, dict):
             assert {k: hparams[key][k] for k in value} == value, key
         else:
@@ -153,6 +157,52 @@ def test_a_method_without_arguments_has_its_papers_defaults(name):
 def test_a_group_given_in_part_keeps_the_papers_other_values():
     method = NegGrad(budget={"max_epochs": 3}, optimizer={"init_args": {"lr": 0.1}})
     assert method.budget == Budget(max_epochs=3, batch_size=64, stop=None, stop_check="epoch") and method.stop_target == "misclassify"
-    assert method.optimizer_spec["init_args"] == {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-5}
+    assert {k: method.optimizer_spec["init_args"][k] for k in ("lr", "momentum", "weight_decay")} == {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-5}
+    assert method.optimizer_spec == NegGrad(optimizer={"class_path": "torch.optim.sgd.SGD", "init_args": {"lr": 0.1, "dampening": 0}}).optimizer_spec  # one spelling
     with pytest.raises(TypeError, match="max_epochs"):
         NegGrad(max_epochs=3)
+
+
+def bad_values(annotation, default) -> list:
+    """Values a setting's type hint does not allow (a wrong type, and out of range for jsonargparse's restricted numbers)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return ["bogus", 3]
+    if annotation is bool:
+        return ["yes", 1]
+    if isinstance(annotation, type) and issubclass(annotation, (int, float)):
+        return ["many", *([-1] if hasattr(annotation, "_expression") else []), *([2.5] if issubclass(annotation, int) else [])]
+    return []
+
+
+def settings(cls) -> list[tuple[str, dict, object]]:
+    """(name as an error says it, keyword arguments, a bad value) for every checked setting of a method, groups' fields included."""
+    out = []
+    for p in inspect.signature(cls).parameters.values():
+        if dataclasses.is_dataclass(p.default):
+            hints = typing.get_type_hints(type(p.default))
+            out += [(f"{p.name}.{f.name}", {p.name: {f.name: v}}, v) for f in dataclasses.fields(p.default) for v in bad_values(hints[f.name], None)]
+        else:
+            out += [(f"{cls.__name__}.{p.name}", {p.name: v}, v) for v in bad_values(p.annotation, p.default)]
+    return out
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_setting_is_checked_when_the_method_is_built(name):
+    cls = METHODS.get(name)
+    cases = settings(cls)
+    assert cases or not inspect.signature(cls).parameters  # Original and Retrain take none
+    for where, kwargs, value in cases:
+        with pytest.raises(SettingError) as error:
+            cls(**kwargs)
+        message = str(error.value)
+        assert message.startswith(f"{where} = {value!r} is not allowed; ") and "\n" not in message, message
+
+
+def test_numbers_are_coerced_and_the_optimizer_checks_its_own_arguments():
+    method = NegGrad(budget={"max_epochs": "3"}, optimizer={"init_args": {"lr": "1e-4"}})  # YAML 1.1 reads 1e-4 as a string
+    assert method.budget.max_epochs == 3 and method.optimizer_spec["init_args"]["lr"] == 1e-4
+    with pytest.raises(UnlearnBenchError, match="Invalid learning rate: -0.1"):
+        NegGrad(optimizer={"init_args": {"lr": -0.1}})
+    with pytest.raises(UnlearnBenchError, match=r"has no argument\(s\) \['learning_rate'\]; its arguments: lr, momentum"):
+        NegGrad(optimizer={"init_args": {"learning_rate": 0.1}})

@@ -65,12 +65,18 @@ def cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     return code, lines[-1] if lines else ""
 
 
-def test_submit_a_method_file_then_verify_and_a_changed_number_fails(tiny, leaderboard, monkeypatch, capsys):
-    code, _ = cli(monkeypatch, capsys, "submit", "--method", EXAMPLE, "--track", "tiny", "--leaderboard", str(leaderboard))
+def test_submit_a_method_file_then_verify_and_a_changed_number_fails(tiny, leaderboard, tmp_path, monkeypatch, capsys):
+    mine = tmp_path / "elsewhere" / "mine.py"  # a file outside the repository, gone after the submission
+    mine.parent.mkdir()
+    mine.write_text((ROOT / EXAMPLE.split(":")[0]).read_text())
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", f"{mine}:GentleAscent", "--track", "tiny", "--leaderboard", str(leaderboard))
     assert code == 0
+    mine.unlink()
     path = leaderboard / "entries" / "tiny" / "GentleAscent.json"
     entry = load_entry(path, tiny)
-    assert entry["source"]["file"] == "leaderboard/example_method.py" and entry["source"]["class"] == "GentleAscent"
+    kept = leaderboard / entry["source"]["file"]
+    assert entry["source"]["file"].startswith("methods/mine-") and kept.read_text() == (ROOT / EXAMPLE.split(":")[0]).read_text()
+    assert str(tmp_path) not in path.read_text() + (leaderboard / "README.md").read_text() + (leaderboard / "index.html").read_text()
     assert entry["config"]["hparams"]["optimizer"]["init_args"]["lr"] == 1e-4 and entry["runs"][0]["pretrained_sha256"] == tiny.pretrained["sha256"]
     assert "GentleAscent" in (leaderboard / "README.md").read_text() and "GentleAscent" in (leaderboard / "index.html").read_text()
 
@@ -110,6 +116,15 @@ def test_a_registered_method_and_init_args(tiny, leaderboard, monkeypatch, capsy
     assert entry["source"] == {"kind": "registered"} and entry["config"]["init_args"] == {"budget": {"max_epochs": 1}}
     assert entry["runs"][0]["metrics"]["cost/epochs"] == 1
 
+    path = leaderboard / "entries" / "tiny" / "FineTune.json"
+    before = path.read_text()
+    args = ["submit", "--method", "FineTune", "--track", "tiny", "--init_args", "{budget: {max_epochs: 2}}", "--leaderboard", str(leaderboard), "--no_render", "true"]
+    code, line = cli(monkeypatch, capsys, *args)
+    assert code == 2 and "holds FineTune with another configuration (init_args.budget.max_epochs: 1 there, 2 here); give --replace true" in line, line
+    assert path.read_text() == before
+    code, _ = cli(monkeypatch, capsys, *args, "--replace", "true")
+    assert code == 0 and load_entry(path, tiny)["runs"][0]["metrics"]["cost/epochs"] == 2
+
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["pretrained"].update(sha256="0" * 64), "the local original small_cnn (recipe digits, seed 0) hashes to"),
@@ -142,7 +157,9 @@ def test_a_continual_track_takes_retrain_from_submit_and_sends_other_methods_to_
     (["--method", "FineTune", "--track", "nope"], "unknown track 'nope'; known: digits-class0, digits-random10"),
     (["--method", "missing.py:X", "--track", "digits-class0"], "method file missing.py does not exist"),
     (["--method", f"{EXAMPLE}x", "--track", "digits-class0"], "no class 'GentleAscentx'; its UnlearningMethod subclasses: GentleAscent"),
-    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{lr: 0.1, speed: 2}"], "FineTune does not accept the arguments ['lr', 'speed']"),
+    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{lr: 0.1, speed: 2}"], "FineTune does not take lr, speed; its settings: optimizer, budget, batchnorm"),
+    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{optimizer: {init_args: {lr: -1}}}"], "Invalid learning rate: -1"),
+    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{budget: {max_epochs: -1}}"], "budget.max_epochs = -1 is not allowed; an integer > 0"),
 ])
 def test_bad_submit_arguments_are_one_line(args, message, leaderboard, monkeypatch, capsys):
     code, line = cli(monkeypatch, capsys, "submit", *args, "--leaderboard", str(leaderboard))
