@@ -10,8 +10,10 @@ method's data view) and are deterministic (no random numbers drawn), so adding o
 from __future__ import annotations
 
 import math
+import re
 import resource
 import time
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -21,11 +23,41 @@ from benchmark.metrics.accuracy import evaluate_accuracy
 from benchmark.metrics.curves import CURVE_SPLITS
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak accelerator memory since the last reset (CUDA), else the process's peak resident set size."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class MemoryPeak:
+    """The peak memory a stretch of work adds to what was in use when it started, in MiB: on CUDA the peak of
+    allocated memory since `start` minus what was allocated then; on a CPU the peak resident set size since `start`
+    (Linux resets the process's high-water mark through /proc/self/clear_refs) minus the resident size then. So it
+    is the unlearning's own working memory (activations, gradients, optimizer state, copies), not the process's
+    libraries, data and original model (~900 MB for digits)."""
+
+    def start(self, device: torch.device) -> None:
+        self.device = device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            self.base = torch.cuda.memory_allocated(device)
+            return
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.reset = True
+        except OSError:  # not Linux: the high-water mark since the process started
+            self.reset = False
+        self.base = _resident_bytes("VmRSS")
+
+    def mib(self) -> float:
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            peak = _resident_bytes("VmHWM") if self.reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return max(peak - self.base, 0) / 2**20
+
+
+def _resident_bytes(field: str) -> int:
+    """`VmRSS` (now) or `VmHWM` (peak) of this process from /proc/self/status (0 where there is none)."""
+    try:
+        match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        return 0
+    return int(match.group(1)) * 1024 if match else 0
 
 
 def split_accuracy(trainer: pl.Trainer, method: pl.LightningModule, split: str) -> float:
@@ -43,8 +75,8 @@ class CostMeter(pl.Callback):
     `cost/prepare_seconds`, `cost/reused_seconds`, `cost/epochs`, `cost/steps`, `cost/peak_memory_mb`."""
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(pl_module.device)
+        self.memory = MemoryPeak()
+        self.memory.start(pl_module.device)
         pl_module.reused_seconds = 0.0
         self.start = time.perf_counter()
 
@@ -62,7 +94,7 @@ class CostMeter(pl.Callback):
         pl_module.cost["cost/seconds"] = self.seconds(trainer, pl_module)
         pl_module.cost["cost/epochs"] = trainer.current_epoch
         pl_module.cost["cost/steps"] = trainer.global_step
-        pl_module.cost["cost/peak_memory_mb"] = peak_memory_mb(pl_module.device)
+        pl_module.cost["cost/peak_memory_mb"] = self.memory.mib()
 
 
 class StopCriterion(pl.Callback):
@@ -168,3 +200,12 @@ class BatchNormMode(pl.Callback):
             for module in pl_module.model.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
+
+
+class EpochOfTotal(pl.Callback):
+    """The progress bar says `Epoch 3/30` (Lightning's says `Epoch 2`, counted from 0, without the total)."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        bar = getattr(trainer.progress_bar_callback, "train_progress_bar", None)  # (set by the bar's own hook, which runs first)
+        if bar is not None and hasattr(bar, "set_description"):
+            bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")

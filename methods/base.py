@@ -36,7 +36,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
-from benchmark.callbacks import BatchNormMode, CostMeter, Curves, StopCriterion
+from benchmark.callbacks import BatchNormMode, CostMeter, Curves, EpochOfTotal, StopCriterion
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.registry import Registry
 from benchmark.core.validation import check_fields, checked
@@ -327,7 +327,7 @@ class UnlearningMethod(pl.LightningModule):
     def configure_callbacks(self) -> list[pl.Callback]:
         """The shared callbacks (cost, stop criterion, BatchNorm mode, curves); a method may add its own."""
         curves = getattr(self, "evaluation", None) is not None and self.evaluation.curves
-        return [CostMeter(), StopCriterion(), BatchNormMode(), *([Curves()] if curves else [])]
+        return [CostMeter(), StopCriterion(), BatchNormMode(), EpochOfTotal(), *([Curves()] if curves else [])]
 
     # ---- what a method implements ----
     def prepare(self, data: DataView) -> None:

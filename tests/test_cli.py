@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -32,6 +33,9 @@ def test_fit_then_test_writes_one_complete_record(tmp_path):
     assert record["config"]["model"]["init_args"]["optimizer"]["init_args"]["lr"] == 0.001 and record["config"]["data"]["init_args"]["k"] == 15
     assert len(record["request"]["hash"]) == 64 and record["versions"]["torch"] and record["git_commit"]
     assert record["timings"]["cost/seconds"] > 0 and "eval/seconds" in record["timings"]
+    assert 0 < record["timings"]["cost/peak_memory_mb"] < 300  # the unlearning's own memory, not the process's ~900 MB
+    assert record["hardware"]["cpu_count"] == os.cpu_count() and record["hardware"]["threads"] == torch.get_num_threads()
+    assert record["hardware"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert "forget/acc" in result.stdout and "NegGrad" in result.stdout
 
     unlearned = record["weights"]
@@ -95,11 +99,29 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     cases["advimp_eps_negative"] = (["--model", "AdvImp", "--model.attack.eps", "-0.4", *base], "invalid value for --model.attack.eps: -0.4 is not allowed; a number > 0")
     cases["adv_no_adversarial_examples"] = (["--model", "Adv", "--model.attack.n_adv", "0", *base], "invalid value for --model.attack.n_adv: 0 is not allowed; an integer > 0")
     cases["advimp_no_adversarial_examples"] = (["--model", "AdvImp", "--model.attack.n_adv", "-1", *base], "invalid value for --model.attack.n_adv: -1 is not allowed; an integer > 0")
+    neggrad = ["--model", "NegGrad", *base]
+    cases["max_epochs_negative"] = ([*neggrad, "--model.budget.max_epochs", "-1"], "invalid value for --model.budget.max_epochs: -1 is not allowed; an integer > 0")
+    cases["max_epochs_zero"] = ([*neggrad, "--model.budget.max_epochs", "0"], "invalid value for --model.budget.max_epochs: 0 is not allowed; an integer > 0")
+    cases["lr_negative"] = ([*neggrad, "--model.optimizer.lr", "-0.1"], "optimizer torch.optim.sgd.SGD refuses")
+    cases["unknown_setting"] = ([*neggrad, "--model.learning_rate", "0.1"],
+                                "--model.learning_rate is not a setting of NegGrad; its settings: goal, optimizer, budget.max_epochs, budget.batch_size")
+    cases["unknown_optimizer_setting"] = ([*neggrad, "--model.optimizer.lrate", "0.1"], "--model.optimizer.lrate is not a setting of SGD; its settings: lr, momentum")
+    cases["missing_config"] = (["--config", str(tmp_path / "none.yaml"), *base], f"invalid value for --config: File does not exist: '{tmp_path / 'none.yaml'}'")
+    (tmp_path / "broken.yaml").write_text("model:\n  class_path: NegGrad\n  init_args: {budget: {max_epochs: 3}\n")
+    cases["malformed_config"] = (["--config", str(tmp_path / "broken.yaml"), *base], f"config {tmp_path / 'broken.yaml'} is not valid YAML: line 4, column 1:")
+    cases["import_error"] = (["--model", "no_such_module.MyMethod", *base], "--model no_such_module.MyMethod: No module named 'no_such_module'")
+    (tmp_path / "garbage.pt").write_text("not a checkpoint")
+    cases["garbage_checkpoint"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(tmp_path / "garbage.pt")], "is not a file written by torch.save")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "pickled.pt")
+    cases["pickled_checkpoint"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(tmp_path / "pickled.pt")],
+                                   "holds pickled Python objects, not only tensors, and loading those can run code, which UnlearnBench never does")
     return cases
 
 
 CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_and_fraction", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset",
-         "relabel_to_trained_label", "overlapping_chunks", "adv_eps_zero", "advimp_eps_negative", "adv_no_adversarial_examples", "advimp_no_adversarial_examples"]
+         "relabel_to_trained_label", "overlapping_chunks", "adv_eps_zero", "advimp_eps_negative", "adv_no_adversarial_examples", "advimp_no_adversarial_examples",
+         "max_epochs_negative", "max_epochs_zero", "lr_negative", "unknown_setting", "unknown_optimizer_setting", "missing_config", "malformed_config",
+         "import_error", "garbage_checkpoint", "pickled_checkpoint"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -113,6 +135,22 @@ def test_bad_input_is_one_line_and_writes_no_record(case, tmp_path, capsys):
     assert err[-1].startswith("error: ") and expected in err[-1], err
     assert not any("Traceback" in line for line in err)
     assert not (tmp_path / "results").exists()
+
+
+def test_only_fit_and_test_are_lightning_subcommands_and_a_method_file_is_a_model(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["validate", "--model", "Original"])
+    assert exit_info.value.code == 2 and "invalid choice: 'validate' (choose from 'fit', 'test')" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--model", "leaderboard/example_method.py:GentleAscent", "--data", "RandomInstances", "--data.k", "5", "--print_config"])
+    assert exit_info.value.code == 0 and ".GentleAscent" in capsys.readouterr().out  # as `submit --method` takes it
+
+
+def test_the_first_example_forgets_a_class_and_keeps_the_rest(tmp_path):
+    result = run_cli("fit", "--model", "RAWP", "--data", "WholeClasses", "--data.classes", "[0]", "--results_dir", str(tmp_path), *QUIET)
+    assert result.returncode == 0, result.stderr
+    (record,) = records_in(tmp_path)
+    assert record["metrics"]["forget/acc"] == 0.0 and record["metrics"]["retain/acc"] > 0.9 and record["diverged"] is None
 
 
 def test_request_command_stamps_a_hand_written_file(tmp_path):
@@ -134,7 +172,7 @@ def test_ddp_gives_the_same_metrics_as_one_process(tmp_path):
     ddp = run_cli(*args, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--results_dir", str(tmp_path / "two"), timeout=300)
     assert ddp.returncode == 0, ddp.stderr
     (one,), (two,) = records_in(tmp_path / "one"), records_in(tmp_path / "two")
-    assert two["hardware"]["world_size"] == 2
+    assert two["hardware"]["world_size"] == 2 and two["hardware"]["cpu_count"] == one["hardware"]["cpu_count"] == os.cpu_count()
     assert one["metrics"] == two["metrics"]
 
 
@@ -167,6 +205,7 @@ def test_compare_prints_the_four_methods_and_repeats_exactly(capsys, tmp_path):
         assert any(line.startswith(row) for line in table.splitlines())
     assert "| forget/acc | retain/acc | test/acc |" in table
     assert [r["metrics"] for r in first] == [r["metrics"] for r in second]
+    assert first[2]["config"]["model"]["init_args"] == first[2]["hparams"] and first[2]["config"]["data"]["init_args"]["fraction"] == 0.1
     assert first[0]["metrics"]["forget/acc"] >= 0.99
     finetune = first[2]["timings"]  # Retrain ran before it on the same request: Retrain's cost over FineTune's
     assert finetune["cost/speedup_vs_retrain"] == first[1]["timings"]["cost/seconds"] / finetune["cost/seconds"]

@@ -73,17 +73,23 @@ def compare(
     records = []
     for cls in method_classes:
         if classes is not None:
-            scenario = WholeClasses(classes=classes, dataset=dataset, data_root=data_root)
+            data = {"classes": classes, "dataset": dataset, "data_root": data_root}
+            scenario = WholeClasses(**data)
         else:
-            scenario = RandomInstances(k=k, fraction=None if k is not None else fraction, seed=scenario_seed, dataset=dataset, data_root=data_root)
-        record = runner.run(cls(), scenario, Pretrained(arch=arch), seed=seed, results_dir=results_dir, progress=progress, config={"command": "compare", "method": cls.__name__})
+            data = {"k": k, "fraction": None if k is not None else fraction, "seed": scenario_seed, "dataset": dataset, "data_root": data_root}
+            scenario = RandomInstances(**data)
+        method = cls()
+        config = {"command": "compare", "model": {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(method.hparams)},
+                  "data": {"class_path": f"{type(scenario).__module__}.{type(scenario).__qualname__}", "init_args": data},
+                  "pretrained": {"arch": arch}, "seed_everything": seed}  # (in the layout `fit` records)
+        record = runner.run(method, scenario, Pretrained(arch=arch), seed=seed, results_dir=results_dir, progress=progress, config=config)
         records.append(record)
     print(f"\n{dataset}, {records[0]['scenario']}, request {records[0]['request']['hash'][:16]}, seed {seed}; accuracies in %")
     print(format_table(records))
     return records
 
 
-def pretrain(dataset: str = "digits", arch: str = "small_cnn", recipe: str | None = None, seed: int = 0, data_root: str | None = None, progress: bool = True) -> dict:
+def pretrain(dataset: str = "digits", arch: str = "small_cnn", recipe: str | None = None, seed: int = 0, data_root: str | None = None, progress: bool | None = None) -> dict:
     """Train (or load from the cache) the original model and print its train and test accuracy.
 
     Args:
@@ -92,8 +98,9 @@ def pretrain(dataset: str = "digits", arch: str = "small_cnn", recipe: str | Non
         recipe: pretraining recipe (default: the dataset's own, else `cifar`).
         seed: pretraining seed.
         data_root: where the dataset's files are.
-        progress: show progress bars.
+        progress: show progress bars (default: when standard error is a terminal).
     """
+    progress = sys.stderr.isatty() if progress is None else progress
     record = runner.run(Original(), NothingForgotten(dataset, data_root=data_root), Pretrained(arch=arch, recipe=recipe, seed=seed), progress=progress,
                         config={"command": "pretrain"}, evaluation=Evaluation(mia=False))
     m = record["metrics"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from benchmark.leaderboard.tracks import LEADERBOARD
 
 
 def submit_command(method: str, track: str, init_args: dict[str, Any] | None = None, leaderboard: str = str(LEADERBOARD),
-                   results_dir: str | None = None, no_render: bool = False, progress: bool = False, replace: bool = False) -> Path:
+                   results_dir: str | None = None, no_render: bool = False, progress: bool | None = None, replace: bool = False) -> Path:
     """Run a track's protocol over its seeds with a method and write its leaderboard entry (then render the leaderboard).
 
     Args:
@@ -27,9 +28,10 @@ def submit_command(method: str, track: str, init_args: dict[str, Any] | None = N
         leaderboard: the leaderboard folder (tracks/, entries/; default: the repository's).
         results_dir: where the runs' result records go (default $UNLEARNBENCH_HOME/leaderboard/<track>).
         no_render: do not regenerate README.md and index.html.
-        progress: show progress bars.
+        progress: show progress bars (default: when standard error is a terminal).
         replace: replace an entry of the same method made with another configuration (refused otherwise).
     """
+    progress = sys.stderr.isatty() if progress is None else progress
     path = submit(track, method, dict(init_args or {}), Path(leaderboard), results_dir, progress, replace)
     print(f"entry: {path}")
     if not no_render:
@@ -50,7 +52,7 @@ def entry_files(entries: str | list[str]) -> list[Path]:
     return paths
 
 
-def verify_command(entries: str | list[str], seeds: list[int] | None = None, leaderboard: str | None = None, progress: bool = False) -> list[dict]:
+def verify_command(entries: str | list[str], seeds: list[int] | None = None, leaderboard: str | None = None, progress: bool | None = None) -> list[dict]:
     """Recompute leaderboard entries and fail when a value differs from the entry beyond the track's tolerance.
 
     Args:
@@ -58,8 +60,9 @@ def verify_command(entries: str | list[str], seeds: list[int] | None = None, lea
             ('leaderboard/entries/digits-*/*.json'), or a list of these ('[a.json, b.json]').
         seeds: recompute only these seeds' runs, e.g. '[0]' (default: all).
         leaderboard: the leaderboard folder (default: the one holding the entry).
-        progress: show progress bars.
+        progress: show progress bars (default: when standard error is a terminal).
     """
+    progress = sys.stderr.isatty() if progress is None else progress
     reports = []
     for path in entry_files(entries):
         folder = Path(leaderboard) if leaderboard else path.resolve().parents[2]

@@ -55,6 +55,27 @@ def rank(track: Track, entries: list[dict]) -> list[dict]:
     return rows
 
 
+def ranking_note(track: Track, rows: list[dict]) -> str | None:
+    """What the gap-to-reference ranking rewards on this track, from its own numbers: closeness to the reference on
+    every gap metric, not forgetting as such. Said when the reference itself keeps most of D_f and a row that
+    forgets nothing (the Original reference) would beat ranked methods."""
+    by_method = {row["method"]: row for row in rows}
+    reference, original = by_method.get(track.ranking.reference), by_method.get("Original")
+    metric = next((m for m in ("forget/acc", "forgotten/acc") if m in track.ranking.gap_metrics), None)
+    if reference is None or original is None or metric is None or (reference["metrics"].get(metric) or {}).get("mean") is None:
+        return None
+    kept = reference["metrics"][metric]["mean"]
+    ranked = [row for row in rows if row["rank"] is not None]
+    if kept < 0.5 or original["avg_gap"] is None or not ranked or original["avg_gap"] > ranked[0]["avg_gap"]:
+        return None
+    percent = all(is_fraction(m) for m in track.ranking.gap_metrics)
+    return (f"what the ranking rewards: closeness to {track.ranking.reference} on every gap metric, not forgetting as such — "
+            f"{track.ranking.reference} itself still classifies {100 * kept:.1f} % of the forget images correctly ({metric}), so the "
+            f"unranked Original, which forgets nothing, has an average gap of {_number(original['avg_gap'], percent)} against "
+            f"the #1 method's {_number(ranked[0]['avg_gap'], percent)}; a method ranks well here by changing the model as "
+            f"little as {track.ranking.reference} would, and a method that misclassifies every forget image ranks low")
+
+
 def columns(track: Track, entries: list[dict]) -> list[str]:
     """The track's metric columns that some entry reports."""
     return [name for name in track.metrics if any(name in e["metrics"] for e in entries)]
@@ -120,6 +141,9 @@ def render_markdown(tracks: list[tuple[Track, list[dict]]]) -> str:
             out += ["No entries yet.", ""]
             continue
         names = columns(track, entries)
+        note = ranking_note(track, rank(track, entries))
+        if note:
+            out += [f"**Note:** {note}.", ""]
         out.append("| rank | method | avg gap ↓ | " + " | ".join(f"`{n}`" for n in names) + " | notes |")
         out.append("|---:|---|---:|" + "---:|" * len(names) + "---|")
         for row in rank(track, entries):
@@ -134,7 +158,9 @@ def render_markdown(tracks: list[tuple[Track, list[dict]]]) -> str:
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+div.scroll { overflow-x: auto; max-width: 100%; }
 table.board { border-collapse: collapse; margin: .5em 0 1em; }
+p.note { background: #fff8e1; padding: .4em .6em; border-left: 3px solid #e0a800; }
 table.board th, table.board td { border-bottom: 1px solid #ddd; padding: .3em .6em; text-align: right; vertical-align: top; white-space: nowrap; }
 table.board th:nth-child(2), table.board td:nth-child(2), table.board td.notes { text-align: left; }
 table.board th { cursor: pointer; background: #f4f4f4; user-select: none; }
@@ -252,6 +278,10 @@ def render_html(tracks: list[tuple[Track, list[dict]]]) -> str:
         names = columns(track, entries)
         rows = rank(track, entries)
         header = ["rank", "method", "avg gap ↓", *names, "notes"]
+        note = ranking_note(track, rows)
+        if note:
+            out.append(f'<p class="note"><b>Note:</b> {html.escape(note)}.</p>')
+        out.append('<div class="scroll">')
         out.append(f'<table class="board" data-track="{html.escape(track.name)}"><thead><tr>'
                    + "".join(f'<th data-key="{html.escape(h)}">{html.escape(h)}</th>' for h in header) + "</tr></thead><tbody>")
         for row in rows:
@@ -264,7 +294,7 @@ def render_html(tracks: list[tuple[Track, list[dict]]]) -> str:
                 cells.append(f'<td data-sort="{_attr(metric["mean"] if metric else None)}">{cell(metric, name)}</td>')
             cells.append(f'<td class="notes" data-sort="{_attr("; ".join(row["notes"]))}">{html.escape("; ".join(row["notes"]))}</td>')
             out.append(f'<tr class="{classes}" data-method="{html.escape(row["method"])}">' + "".join(cells) + "</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         out.append(plot_svg(track, rows))
         out.append("</section>")
     out.append(f"<script>{JS}</script></body></html>")

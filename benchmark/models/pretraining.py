@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
+import re
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -97,8 +100,14 @@ def load_checkpoint(path: str | Path, model: Classifier) -> dict:
         raise UnlearnBenchError(f"checkpoint {path} does not exist")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 (any unreadable file gets the same one-line message)
-        raise UnlearnBenchError(f"checkpoint {path} cannot be read safely ({type(error).__name__}: {str(error).splitlines()[0]})") from None
+    except pickle.UnpicklingError:
+        if zipfile.is_zipfile(path):
+            raise UnlearnBenchError(f"checkpoint {path} holds pickled Python objects, not only tensors, and loading those can run code, "
+                                    "which UnlearnBench never does; save the weights instead: torch.save({'state_dict': model.state_dict()}, path)") from None
+        raise UnlearnBenchError(f"checkpoint {path} is not a file written by torch.save") from None
+    except Exception as error:  # noqa: BLE001 (any other unreadable file gets one line)
+        first = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()
+        raise UnlearnBenchError(f"checkpoint {path} cannot be read ({type(error).__name__}{': ' + first[0] if first else ''})") from None
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
         raise UnlearnBenchError(f"checkpoint {path} holds no state dict")

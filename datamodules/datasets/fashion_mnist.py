@@ -6,6 +6,7 @@ that layout under `$UNLEARNBENCH_HOME/data`.
 """
 
 import gzip
+import sys
 from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
@@ -24,6 +25,9 @@ HOW_TO_GET = (
 
 def _unpack_gzipped(source: Path, root: Path) -> None:
     raw = root / "FashionMNIST" / "raw"
+    if any(not (raw / name).exists() for name in FILES):
+        size = sum((source / f"{name}.gz").stat().st_size for name in FILES) / 2**20
+        print(f"fashion_mnist: unpacking {size:.0f} MB of gzipped IDX files from {source} into {raw} (once)", file=sys.stderr)
     for name in FILES:
         if not (raw / name).exists():
             atomic_write_bytes(raw / name, gzip.decompress((source / f"{name}.gz").read_bytes()))

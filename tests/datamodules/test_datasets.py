@@ -39,12 +39,15 @@ def test_fashion_mnist_reads_torchvision_layout(fashion_fixture):
     assert data.info.num_classes == 10 and data.info.class_names[0] == "T-shirt/top"
 
 
-def test_fashion_mnist_reads_gzipped_idx(fashion_fixture, tmp_path):
+def test_fashion_mnist_reads_gzipped_idx(fashion_fixture, tmp_path, capsys):
     gz_dir = tmp_path / "debian"
     gz_dir.mkdir()
     for name in IDX_FILES:
         (gz_dir / f"{name}.gz").write_bytes(gzip.compress((fashion_fixture / "FashionMNIST" / "raw" / name).read_bytes()))
     assert len(load_dataset("fashion_mnist", gz_dir).train) == 5
+    assert f"fashion_mnist: unpacking 0 MB of gzipped IDX files from {gz_dir}" in capsys.readouterr().err  # said once, not silent
+    load_dataset("fashion_mnist", gz_dir)
+    assert "unpacking" not in capsys.readouterr().err
 
 
 def test_missing_dataset_says_how_to_get_it(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 
 import pytest
@@ -61,9 +62,24 @@ def test_the_tables_show_every_row_with_nulls_and_flags(filled):
     assert table[1].startswith("| ref. | Retrain (reference) | 0.00 ± 0.00 | 91.00 ± 1.41 |")
     assert table[2].startswith("| 1 | Close | 1.00 ± 0.00 | 90.00 ± 1.41 |")
     assert table[5].startswith("| — | Unstable | — | — | — |") and table[5].endswith("| diverged in 1/2 runs |")
+    assert "**Note:**" not in readme  # a ranked method (Close) is nearer to Retrain than the do-nothing Original
     page = (leaderboard / "index.html").read_text()
+    assert '<div class="scroll"><table class="board"' in page.replace("\n", "")  # wide tables scroll, not cut
     assert "<script src" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert page.count("<svg") == 1 and "Not plotted (no value): Unstable (diverged 1/2)" in page
+
+
+def test_the_page_says_what_the_ranking_rewards_when_doing_nothing_wins(leaderboard):
+    """Retrain keeps ~91 % of D_f here: the do-nothing Original is nearer to it than a method that forgets."""
+    track = write_track(leaderboard, track_data("fake", RUNS))
+    forgets = {**RETRAIN, "forget/acc": [0.0, 0.0]}
+    for method, values in [("Retrain", RETRAIN), ("Original", shifted(-0.05)), ("Forgets", forgets)]:
+        write_entry(track, method, [fake_record(method, r["seed"], r["request"], {n: v[i] for n, v in values.items()}) for i, r in enumerate(RUNS)],
+                    leaderboard=leaderboard)
+    render(leaderboard)
+    expected = ("Retrain itself still classifies 91.0 % of the forget images correctly (forget/acc), so the unranked Original, which "
+                "forgets nothing, has an average gap of 5.00 against the #1 method's 22.75")
+    assert expected in (leaderboard / "README.md").read_text() and html.escape(expected) in (leaderboard / "index.html").read_text()
 
 
 def test_rendering_twice_gives_identical_files(filled):

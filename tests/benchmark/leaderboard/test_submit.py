@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -178,3 +183,19 @@ def test_the_committed_tracks_are_valid_and_stamped():
             assert track.pretrained["sha256"] and all(r["request"] for r in track.runs)
     guide = (ROOT / "README.md").read_text().split("## Leaderboard: adding your method in four steps")[1].split("\n## ")[0]
     assert "example_method.py:GentleAscent" in guide and (ROOT / "leaderboard" / "example_method.py").exists()
+
+
+def test_ctrl_c_during_submit_says_no_entry_was_written(leaderboard, tmp_path):
+    home = tmp_path / "home"
+    args = ["submit", "--method", "FineTune", "--track", "digits-class0", "--init_args", "{budget: {max_epochs: 500}}", "--leaderboard", str(leaderboard), "--no_render", "true"]
+    process = subprocess.Popen([sys.executable, "cli.py", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "UNLEARNBENCH_HOME": str(home)},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # CI may start us with SIGINT ignored
+    deadline = time.time() + 120
+    while not (home / "requests").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # well into the 500 epochs of the first seed
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "error: interrupted; no entry was written", err
+    assert not (leaderboard / "entries").exists()
