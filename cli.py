@@ -133,6 +133,10 @@ class UnlearnCLI(LightningCLI):
         parser.add_class_arguments(Pretrained, "pretrained")
         parser.add_class_arguments(Evaluation, "evaluation")
         parser.add_argument("--results_dir", type=str | None, default=None, help="where result records go (default $UNLEARNBENCH_HOME/results)")
+        for group in [g for g in parser._action_groups if (g.title or "").startswith("Customize every aspect of training")]:
+            group.title = "Lightning Trainer flags, last: the run's devices, accelerator and strategy (--trainer.devices 2 --trainer.strategy ddp)"
+            parser._action_groups.remove(group)  # `fit --help` shows the method, scenario, original and evaluation first
+            parser._action_groups.append(group)
 
     def _setting(self, key: str):
         return self.config[self.subcommand][key]

@@ -4,7 +4,10 @@ its per-epoch curves, a best-state choice, and BatchNorm's mode.
 `UnlearningMethod.configure_callbacks` attaches the shared ones to every fit; a method adds its own (Oracle:
 `BestState`). They write what they measure onto the method (`cost`, `stopped_at`, `diverged`, `curves`), where
 the result record reads it. Evaluations they run use the scenario's evaluation loaders (the benchmark's, not the
-method's data view) and are deterministic (no random numbers drawn), so adding or removing one changes no result.
+method's data view). Each iterates a DataLoader, which draws its base seed from the global RNG: adding or
+removing an evaluation during training shifts later random draws, so it can change a run's numbers (Oracle's
+committed entries moved by up to 0.58 when the stop check and the best-state choice were made to share one
+evaluation). Evaluation loaders with their own generator would end that, and change every committed entry.
 """
 
 from __future__ import annotations

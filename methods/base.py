@@ -236,7 +236,9 @@ def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
 
 
 class UnlearningMethod(pl.LightningModule):
-    """Base of all methods (see the module docstring). Subclasses set `data_access` and `train_splits`."""
+    """The unlearning method: `--model NAME` picks one, `--model.help NAME` lists its settings.
+
+    The base of all methods (see the module docstring); subclasses set `data_access` and `train_splits`."""
 
     data_access: ClassVar[DataAccess] = FORGET_ONLY
     train_splits: ClassVar[tuple[str, ...]] = ("forget",)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -23,8 +24,20 @@ from tests.conftest import QUIET, ROOT, records_in, run_cli
 FIT_DIGITS = ["--model", "NegGrad", "--data", "RandomInstances", "--data.k", "15", *QUIET]
 
 
-def test_fit_then_test_writes_one_complete_record(tmp_path):
-    result = run_cli("fit", *FIT_DIGITS, "--model.budget.stop_check", "step", "--results_dir", str(tmp_path))
+def run_here(capsys, *args: str) -> SimpleNamespace:
+    """`cli.py ARGS` in this process (what `run_cli` does without a new interpreter's start-up): exit status and output."""
+    capsys.readouterr()
+    try:
+        cli_main(list(args))
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
+def test_fit_then_test_writes_one_complete_record(tmp_path, capsys):
+    result = run_here(capsys, "fit", *FIT_DIGITS, "--model.budget.stop_check", "step", "--results_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (record,) = records_in(tmp_path)
     assert record["method"] == "NegGrad" and record["seed"] == 0
@@ -39,7 +52,7 @@ def test_fit_then_test_writes_one_complete_record(tmp_path):
     assert "forget/acc" in result.stdout and "NegGrad" in result.stdout
 
     unlearned = record["weights"]
-    tested = run_cli("test", "--model", "Original", "--data", "RandomInstances", "--data.k", "15", "--pretrained.checkpoint", unlearned, "--results_dir", str(tmp_path / "t"), *QUIET)
+    tested = run_here(capsys, "test", "--model", "Original", "--data", "RandomInstances", "--data.k", "15", "--pretrained.checkpoint", unlearned, "--results_dir", str(tmp_path / "t"), *QUIET)
     assert tested.returncode == 0, tested.stderr
     (evaluated,) = records_in(tmp_path / "t")
     assert evaluated["metrics"] == record["metrics"]
@@ -146,8 +159,8 @@ def test_only_fit_and_test_are_lightning_subcommands_and_a_method_file_is_a_mode
     assert exit_info.value.code == 0 and ".GentleAscent" in capsys.readouterr().out  # as `submit --method` takes it
 
 
-def test_the_first_example_forgets_a_class_and_keeps_the_rest(tmp_path):
-    result = run_cli("fit", "--model", "RAWP", "--data", "WholeClasses", "--data.classes", "[0]", "--results_dir", str(tmp_path), *QUIET)
+def test_the_first_example_forgets_a_class_and_keeps_the_rest(tmp_path, capsys):
+    result = run_here(capsys, "fit", "--model", "RAWP", "--data", "WholeClasses", "--data.classes", "[0]", "--evaluation.mia", "false", "--results_dir", str(tmp_path), *QUIET)
     assert result.returncode == 0, result.stderr
     (record,) = records_in(tmp_path)
     assert record["metrics"]["forget/acc"] == 0.0 and record["metrics"]["retain/acc"] > 0.9 and record["diverged"] is None
@@ -212,20 +225,20 @@ def test_compare_prints_the_four_methods_and_repeats_exactly(capsys, tmp_path):
     assert "cost/speedup_vs_retrain" not in second[0]["timings"]  # Original unlearns nothing: no speed-up to report
 
 
-def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path):
+def test_test_needs_a_fitted_method_and_then_reproduces_its_numbers(tmp_path, capsys):
     args = ["--model", "FineTune", "--model.budget.max_epochs", "1", "--data", "RandomInstances", "--data.k", "12", "--results_dir", str(tmp_path), *QUIET]
-    missing = run_cli("test", *args)
+    missing = run_here(capsys, "test", *args)
     assert missing.returncode == 2 and "no unlearned FineTune model" in missing.stderr.strip().splitlines()[-1]
-    assert run_cli("fit", *args).returncode == 0
+    assert run_here(capsys, "fit", *args).returncode == 0
     (fitted,) = records_in(tmp_path)
-    assert run_cli("test", *args).returncode == 0
+    assert run_here(capsys, "test", *args).returncode == 0
     (tested,) = records_in(tmp_path)
     assert tested["metrics"] == fitted["metrics"]
     assert tested["timings"]["cost/seconds"] == fitted["timings"]["cost/seconds"]  # the cost of making the tested model
 
-    other = run_cli("test", *[a if a != "1" else "2" for a in args])  # not the fit's configuration: refused, nothing written
+    other = run_here(capsys, "test", *[a if a != "1" else "2" for a in args])  # not the fit's configuration: refused, nothing written
     assert other.returncode == 2 and "made with another configuration (hparams.budget.max_epochs: 1 there, 2 here)" in other.stderr.strip().splitlines()[-1]
-    evaluated = run_cli("test", "--model", "Original", "--data", "RandomInstances", "--data.k", "12", "--pretrained.checkpoint", fitted["weights"],
+    evaluated = run_here(capsys, "test", "--model", "Original", "--data", "RandomInstances", "--data.k", "12", "--pretrained.checkpoint", fitted["weights"],
                         "--results_dir", str(tmp_path), *QUIET)  # the README's "evaluate an unlearned model", into the same folder
     assert evaluated.returncode == 0, evaluated.stderr
     finetune, original = sorted(records_in(tmp_path), key=lambda r: r["method"])

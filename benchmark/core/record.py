@@ -12,6 +12,7 @@ NaN, as `json` writes it.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -20,6 +21,12 @@ from typing import Any
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes
+
+
+def finite(value: float | None) -> float | None:
+    """`value`, or None when it is None or not finite: how records and entries hold a measure that could not be
+    computed (their JSON has no NaN)."""
+    return None if value is None or not math.isfinite(value) else value
 
 
 class RecordError(UnlearnBenchError):

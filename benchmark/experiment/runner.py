@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 import os
 import platform
 import re
@@ -20,7 +19,7 @@ import torch
 from benchmark.audits.measures import model_measures, write_figures
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
-from benchmark.core.record import Hardware, ResultRecord, dump_record, load_record
+from benchmark.core.record import Hardware, ResultRecord, dump_record, finite, load_record
 from benchmark.core.validation import differences
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model, load_checkpoint
@@ -143,7 +142,7 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "request": {"hash": scenario.request.hash, "path": str(scenario.request_path), "num_forget": len(scenario.request.forget_indices) or len(scenario.splits["forget"])},
         "pretrained": {"arch": pretrained.arch, "recipe": pretrained.recipe_name(scenario.info.name), "seed": pretrained.seed, "checkpoint": pretrained.checkpoint},
         "seed": seed,
-        "metrics": {name: None if math.isnan(value) else value for name, value in method.results.items()},
+        "metrics": {name: finite(value) for name, value in method.results.items()},
         "timings": {**method.cost, "eval/seconds": eval_seconds},
         "stopped_at": method.stopped_at,
         "diverged": getattr(method, "diverged", None),

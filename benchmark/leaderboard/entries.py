@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from benchmark.core.paths import atomic_write_bytes
-from benchmark.core.record import ResultRecord, as_layout
+from benchmark.core.record import ResultRecord, as_layout, finite
 from benchmark.leaderboard.schema import (
     SCHEMA_VERSION,
     EntryError,
-    finite,
     load_entry,
     summarise,
     validate_entry,

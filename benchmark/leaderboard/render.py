@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 
 from benchmark.core.paths import atomic_write_bytes
+from benchmark.core.record import finite
 from benchmark.leaderboard.entries import load_entries
-from benchmark.leaderboard.schema import as_records, finite
+from benchmark.leaderboard.schema import as_records
 from benchmark.leaderboard.tracks import LEADERBOARD, Track, list_tracks, load_track
 from benchmark.reports.aggregate import aggregate
 from benchmark.reports.tables import is_fraction

@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 
 from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.record import finite
 from benchmark.reports.aggregate import aggregate
 
 SCHEMA_VERSION = 1
@@ -78,11 +79,6 @@ def parse_json(text: str, where: str) -> dict:
     if not isinstance(data, dict):
         raise EntryError(f"{where}: an entry must be a JSON object")
     return data
-
-
-def finite(value: float | None) -> float | None:
-    """`value`, or None when it is None or not finite (an entry's JSON has no NaN)."""
-    return None if value is None or not math.isfinite(value) else value
 
 
 def as_records(entry: dict) -> list[dict]:

@@ -20,11 +20,13 @@ from methods import METHODS, Budget, NegGrad, UnlearningMethod
 from methods.base import SHARED_NAMES, load_defaults
 
 SPLITS = ("forget/acc", "retain/acc", "test/acc")
+SMALL = {name: {"attack": {"n_adv": 4, "steps": 10}} for name in ("Adv", "AdvImp")}
+"""Smaller adversarial sets for the tests that only need the mechanics (the paper's 20 × 100-step PGD takes ~1 min here)."""
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_unlearns_and_reports_every_split(name, tmp_path):
-    method = METHODS.get(name)()
+    method = METHODS.get(name)(**SMALL.get(name, {}))
     scenario = RandomInstances(k=16, relabel=True) if "relabel" in method.train_splits else WholeClasses(classes=[4])
     record = run(method, scenario, Pretrained(), results_dir=str(tmp_path), progress=False)
     assert set(record["metrics"]) == {f"{s}/acc" for s in scenario.eval_split_names} | set(MIA_METRICS)
