@@ -46,7 +46,7 @@ def test_fit_then_test_writes_one_complete_record(tmp_path, capsys):
     assert record["config"]["model"]["init_args"]["optimizer"]["init_args"]["lr"] == 0.001 and record["config"]["data"]["init_args"]["k"] == 15
     assert len(record["request"]["hash"]) == 64 and record["versions"]["torch"] and record["git_commit"]
     assert record["timings"]["cost/seconds"] > 0 and "eval/seconds" in record["timings"]
-    assert 0 < record["timings"]["cost/peak_memory_mb"] < 300  # the unlearning's own memory, not the process's ~900 MB
+    assert 0 <= record["timings"]["cost/peak_memory_mb"] < 300  # what the unlearning adds (0 when it reuses freed memory), not the process's ~900 MB
     assert record["hardware"]["cpu_count"] == os.cpu_count() and record["hardware"]["threads"] == torch.get_num_threads()
     assert record["hardware"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert "forget/acc" in result.stdout and "NegGrad" in result.stdout
