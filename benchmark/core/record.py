@@ -11,6 +11,7 @@ NaN, as `json` writes it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -27,6 +28,13 @@ def finite(value: float | None) -> float | None:
     """`value`, or None when it is None or not finite: how records and entries hold a measure that could not be
     computed (their JSON has no NaN)."""
     return None if value is None or not math.isfinite(value) else value
+
+
+def run_identity(method: str, hparams: Mapping[str, Any], pretrained: Mapping[str, Any] | None = None) -> str:
+    """What made a run's weights, as 8 hex digits of the SHA-256 of canonical JSON: the method, its resolved
+    hyperparameters and (for a record's file name) the original model (`OriginalModel`'s fields)."""
+    content = {"method": method, "hparams": hparams, **({"pretrained": pretrained} if pretrained is not None else {})}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]
 
 
 class RecordError(UnlearnBenchError):

@@ -19,7 +19,7 @@ import torch
 from benchmark.audits.measures import model_measures, write_figures
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
-from benchmark.core.record import Hardware, ResultRecord, dump_record, finite, load_record
+from benchmark.core.record import Hardware, ResultRecord, dump_record, finite, load_record, run_identity
 from benchmark.core.validation import differences
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model, load_checkpoint
@@ -30,7 +30,6 @@ from benchmark.training import (  # noqa: F401 (the pipeline's first steps)
     fit,
     obtain_original,
 )
-from datamodules.requests import content_hash
 from datamodules.scenarios import UnlearningScenario
 
 LIBRARIES = ("torch", "torchvision", "lightning", "torchmetrics", "timm", "jsonargparse", "scikit-learn", "numpy")
@@ -154,12 +153,6 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "hparams": dict(method.hparams),
     }
-
-
-def run_identity(method: str, hparams: dict, pretrained: dict) -> str:
-    """What made a run's weights, as 8 hex digits: the method, its resolved hyperparameters and the original model
-    (`OriginalModel`'s fields). The request and the seed name the run's folder and file."""
-    return content_hash({"method": method, "hparams": hparams, "pretrained": pretrained})[:8]
 
 
 def original_of(pretrained: Pretrained, dataset: str) -> dict:

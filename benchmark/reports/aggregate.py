@@ -40,7 +40,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from jsonargparse import auto_cli
 
-from benchmark.core.record import ResultRecord, as_layout, read_records
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.record import ResultRecord, as_layout, read_records, run_identity
 from benchmark.reports.tables import align, is_fraction
 
 REFERENCE = "Retrain"
@@ -57,6 +58,10 @@ RunKey = tuple[str, object, object]
 def _scenario_without_seed(record: Mapping) -> dict:
     return {k: v for k, v in sorted(record.get("scenario", {}).items()) if k != "seed"}
 
+
+
+class AggregateError(UnlearnBenchError, ValueError):
+    """Records that cannot be put in one table (the same run twice)."""
 
 def _context(record: Mapping) -> tuple:
     """What the records of one leaderboard table share: dataset, scenario without its seed, original model."""
@@ -128,19 +133,27 @@ def aggregate(records: Iterable[ResultRecord | Mapping], gap_metrics: Sequence[s
         is None); `gap` is NaN without any paired run and whenever a paired run's value is None.
         `avg_gap_std` is the sample std over paired runs of the per-run mean gap over `gap_metrics`.
 
+    A method whose records in one setting hold several configurations (resolved hyperparameters) gets a row per
+    configuration, labelled `Method [8 hex digits]` (`core.record.run_identity`).
+
     Raises:
-        ValueError: two records of one group have the same run key (the same run twice).
+        AggregateError: two records of one group have the same run key (the same run twice).
     """
     groups: dict[tuple, list[Mapping]] = {}
+    configurations: dict[tuple, set[str]] = {}
     for record in map(as_layout, records):
-        groups.setdefault((*_context(record), record["method"]), []).append(record)
+        identity = run_identity(record["method"], record.get("hparams") or {})
+        configurations.setdefault((*_context(record), record["method"]), set()).add(identity)
+        groups.setdefault((*_context(record), record["method"], identity), []).append(record)
+    groups = {(*context, method if len(configurations[(*context, method)]) == 1 else f"{method} [{identity}]"): members
+              for (*context, method, identity), members in groups.items()}  # a method run with several configurations: a row each
     references: dict[tuple, dict[RunKey, Mapping]] = {}
     for (*context, method), members in groups.items():
         keys = [_run_key(r) for r in members]
         if len(set(keys)) != len(keys):
             duplicates = sorted({k for k in keys if keys.count(k) > 1}, key=str)
-            raise ValueError(f"{method} on {context[0]}: several records for the same run (request hash, pretrained seed, seed): {duplicates}")
-        if method == reference:
+            raise AggregateError(f"{method} on {context[0]}: several records for the same run (request hash, pretrained seed, seed): {duplicates}")
+        if method == reference or method.startswith(f"{reference} [") and tuple(context) not in references:
             references[tuple(context)] = dict(zip(keys, members))
 
     rows = []

@@ -156,6 +156,19 @@ def test_the_same_run_twice_is_an_error(records):
         aggregate([*records, copy.deepcopy(records[0])])
 
 
+def test_runs_of_one_method_with_other_hyperparameters_are_rows_of_their_own(records, tmp_path, capsys):
+    """`compare`'s NegGrad and `fit --config configs/digits_neggrad.yaml`'s (stop_check step) on the same request and seed."""
+    other = [{**copy.deepcopy(r), "hparams": {"budget": {"stop_check": "step"}}} for r in records if r["method"] == "NegGrad"]
+    rows = aggregate([*records, *other])
+    labels = [r["method"] for r in rows]
+    assert labels[:2] == ["Original", "Retrain"] and len(labels) == 4 and all(label.startswith("NegGrad [") for label in labels[2:])
+    assert all(r["n"] == 3 and not r["unpaired"] for r in rows[2:])  # both paired with Retrain
+    for i, r in enumerate([*records, *other]):
+        (tmp_path / f"{i}.json").write_text(json.dumps(r))
+    TOOLS["aggregate"]([str(tmp_path)])  # `cli.py aggregate runs/results` after both: a table, not a traceback
+    assert "NegGrad [" in capsys.readouterr().out
+
+
 def test_table(records):
     table = format_aggregate_table(aggregate(records))
     lines = table.splitlines()

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from benchmark.core.errors import DataAccessError, UnlearnBenchError
 from benchmark.core.validation import SettingError
-from benchmark.experiment.runner import run, run_identity
+from benchmark.core.record import run_identity
+from benchmark.experiment.runner import run
 from benchmark.metrics.mia import MIA_METRICS
 from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_ONLY
