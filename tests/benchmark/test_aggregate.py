@@ -163,6 +163,8 @@ def test_runs_of_one_method_with_other_hyperparameters_are_rows_of_their_own(rec
     labels = [r["method"] for r in rows]
     assert labels[:2] == ["Original", "Retrain"] and len(labels) == 4 and all(label.startswith("NegGrad [") for label in labels[2:])
     assert all(r["n"] == 3 and not r["unpaired"] for r in rows[2:])  # both paired with Retrain
+    evaluated = [{**copy.deepcopy(r), "pretrained": {**r["pretrained"], "checkpoint": "runs/NegGrad.pt"}} for r in records if r["method"] == "Original"]
+    assert sum(r["method"].startswith("Original") for r in aggregate([*records, *evaluated])) == 2  # `test --model Original --pretrained.checkpoint`
     for i, r in enumerate([*records, *other]):
         (tmp_path / f"{i}.json").write_text(json.dumps(r))
     TOOLS["aggregate"]([str(tmp_path)])  # `cli.py aggregate runs/results` after both: a table, not a traceback
