@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from benchmark.core.record import read_records
+from cli import cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--trainer.enable_progress_bar", "false"]
@@ -31,3 +33,15 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
 def records_in(folder: Path) -> list[dict]:
     """The result records under `folder`, in path order, in their file layout."""
     return [record.to_dict() for record in read_records(folder)]
+
+
+def run_here(capsys, *args: str) -> SimpleNamespace:
+    """`cli.py ARGS` in this process (what `run_cli` does without a new interpreter's start-up): exit status and output."""
+    capsys.readouterr()
+    try:
+        cli_main(list(args))
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,21 +18,9 @@ from benchmark.metrics.mia import MIA_METRICS
 from benchmark.models import create_model
 from cli import cli_main
 from datamodules.scenarios import RandomInstances
-from tests.conftest import QUIET, ROOT, records_in, run_cli
+from tests.conftest import QUIET, ROOT, records_in, run_cli, run_here
 
 FIT_DIGITS = ["--model", "NegGrad", "--data", "RandomInstances", "--data.k", "15", *QUIET]
-
-
-def run_here(capsys, *args: str) -> SimpleNamespace:
-    """`cli.py ARGS` in this process (what `run_cli` does without a new interpreter's start-up): exit status and output."""
-    capsys.readouterr()
-    try:
-        cli_main(list(args))
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    out = capsys.readouterr()
-    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 
 def test_fit_then_test_writes_one_complete_record(tmp_path, capsys):

@@ -15,8 +15,8 @@ from benchmark.commands import tools
 from benchmark.leaderboard.commands import COMMANDS
 from benchmark.leaderboard.schema import load_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, load_track
-from cli import cli_main
 from datamodules.scenarios import RandomInstances
+from tests.conftest import run_here
 from tests.benchmark.leaderboard.conftest import TINY_K, continual_track_data, track_data, write_track
 
 EXAMPLE = "leaderboard/example_method.py:GentleAscent"
@@ -60,14 +60,9 @@ def cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     """`python cli.py ARGS` in this process, the leaderboard commands in cli's dispatch; (exit status, last stderr line)."""
     for name, command in COMMANDS.items():
         monkeypatch.setitem(tools.TOOLS, name, command)
-    capsys.readouterr()
-    try:
-        cli_main(list(args))
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    lines = capsys.readouterr().err.strip().splitlines()
-    return code, lines[-1] if lines else ""
+    result = run_here(capsys, *args)
+    lines = result.stderr.strip().splitlines()
+    return result.returncode, lines[-1] if lines else ""
 
 
 def test_submit_a_method_file_then_verify_and_a_changed_number_fails(tiny, leaderboard, tmp_path, monkeypatch, capsys):
