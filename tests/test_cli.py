@@ -45,8 +45,8 @@ def test_fit_then_test_writes_one_complete_record(tmp_path, capsys):
     assert evaluated["metrics"] == record["metrics"]
 
 
-def test_config_file_and_print_config():
-    result = run_cli("fit", "--config", "configs/digits_neggrad.yaml", "--print_config")
+def test_config_file_and_print_config(capsys):
+    result = run_here(capsys, "fit", "--config", str(ROOT / "configs" / "digits_neggrad.yaml"), "--print_config")
     assert result.returncode == 0, result.stderr
     assert "class_path: methods.NegGrad" in result.stdout and "fraction: 0.1" in result.stdout and "stop_check: step" in result.stdout
 
@@ -153,14 +153,14 @@ def test_the_first_example_forgets_a_class_and_keeps_the_rest(tmp_path, capsys):
     assert record["metrics"]["forget/acc"] == 0.0 and record["metrics"]["retain/acc"] > 0.9 and record["diverged"] is None
 
 
-def test_request_command_stamps_a_hand_written_file(tmp_path):
+def test_request_command_stamps_a_hand_written_file(tmp_path, capsys):
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({"dataset": "digits", "num_train": 1437, "forget_indices": [4, 8, 15, 16, 23, 42]}))
-    result = run_cli("request", str(path))
+    result = run_here(capsys, "request", str(path))
     assert result.returncode == 0, result.stderr
     assert json.loads(path.read_text())["hash"] == result.stdout.strip()
     path.write_text(json.dumps({"dataset": "digits", "num_train": 1437, "forget_indices": [4, 4]}))
-    refused = run_cli("request", str(path))
+    refused = run_here(capsys, "request", str(path))
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == "error: request for digits: forget index 4 appears more than once"
 
 
