@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import platform
-import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -75,8 +74,10 @@ def add_model_measures(method, scenario: UnlearningScenario, seed: int = 0, resu
 
 def retrain_reference(method, scenario: UnlearningScenario, seed: int, results_dir: str | None = None) -> torch.nn.Module | None:
     """The saved Retrain model of the same request, seed and architecture (None for Retrain itself or when there is none)."""
+    if type(method).__name__ == "Retrain":
+        return None
     path = latest_run("Retrain", scenario.info.name, scenario.request.hash, seed, method.pretrained.arch, results_dir)
-    if type(method).__name__ == "Retrain" or path is None or not path.with_suffix(".pt").exists():
+    if path is None or not path.with_suffix(".pt").exists():
         return None
     model = build_model(method.pretrained.arch, scenario.info, 0)
     load_checkpoint(path.with_suffix(".pt"), model)
@@ -86,8 +87,10 @@ def retrain_reference(method, scenario: UnlearningScenario, seed: int, results_d
 def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float | None:
     """Retrain's `cost/seconds` over this run's, for the same request, seed and architecture on the same machine and
     device count (None when there is no such Retrain record, or when the run took no step, as Original)."""
+    if record["method"] == "Retrain" or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
+        return None
     path = latest_run("Retrain", record["dataset"], record["request"]["hash"], record["seed"], record["pretrained"]["arch"], results_dir)
-    if record["method"] == "Retrain" or path is None or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
+    if path is None:
         return None
     retrain = load_record(path)
     seconds, reference = record["timings"].get("cost/seconds"), retrain.timings.get("cost/seconds")
@@ -182,8 +185,7 @@ def run_path(method: str, dataset: str, request_hash: str, seed: int, identity: 
 def runs_of(method: str, dataset: str, request_hash: str, seed: int, results_dir: str | None = None) -> list[Path]:
     """The records of every configuration of `method` for this request and seed, newest first."""
     folder = run_path(method, dataset, request_hash, seed, "x", results_dir).parent
-    paths = [p for p in folder.glob(f"{method}-*-seed{seed}.json") if re.fullmatch(rf"{re.escape(method)}-[0-9a-f]{{8}}-seed{seed}\.json", p.name)]
-    return sorted(paths, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    return sorted(folder.glob(f"{method}-{'[0-9a-f]' * 8}-seed{seed}.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
 
 def latest_run(method: str, dataset: str, request_hash: str, seed: int, arch: str, results_dir: str | None = None) -> Path | None:
