@@ -46,7 +46,7 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
             pl.seed_everything(pretrained.seed, verbose=False)
             trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
             pretraining = Retrain()
-            attach_model(pretraining, model, full, pretrained)
+            attach_model(pretraining, model, full, pretrained, Evaluation(mia=False))  # trained, never evaluated here
             fit(pretraining, full, trainer)
     load_checkpoint(path, model)
     return model
@@ -62,7 +62,9 @@ def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: U
     """`attach` with `model` as the original (U-LiRA's shadow originals, the pretraining)."""
     scenario.setup()
     view = scenario.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None))
-    method.attach(model, view, pretrained, Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation()))
+    evaluator = Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation())
+    evaluator.check_sizes({name: len(scenario.splits[name]) for name in scenario.eval_split_names})
+    method.attach(model, view, pretrained, evaluator)
 
 
 def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:

@@ -73,7 +73,7 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     torch.save({"state_dict": create_model("cifar_resnet18", num_classes=10, in_chans=1, image_size=8).state_dict()}, other_arch)
     other_classes = tmp_path / "three_classes.pt"
     torch.save({"state_dict": create_model("small_cnn", num_classes=3, in_chans=1, image_size=8).state_dict()}, other_classes)
-    base = ["--data", "RandomInstances", "--data.k", "5", *QUIET]
+    base = ["--data", "RandomInstances", "--data.k", "8", *QUIET]
     file_scenario = ["--model", "Original", "--data", "RequestFile", *QUIET, "--data.path"]
     cases["unknown_method"] = (["--model", "Forgetful", *base], "unknown method 'Forgetful'; known: Adv, AdvImp, ")
     cases["unknown_dataset"] = (["--model", "Original", *base, "--data.dataset", "imagenet9"], "unknown dataset 'imagenet9'; known: cifar10, cifar100, cifar20, digits, fashion_mnist")
@@ -109,6 +109,10 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     cases["missing_config"] = (["--config", str(tmp_path / "none.yaml"), *base], f"invalid value for --config: File does not exist: '{tmp_path / 'none.yaml'}'")
     (tmp_path / "broken.yaml").write_text("model:\n  class_path: NegGrad\n  init_args: {budget: {max_epochs: 3}\n")
     cases["malformed_config"] = (["--config", str(tmp_path / "broken.yaml"), *base], f"config {tmp_path / 'broken.yaml'} is not valid YAML: line 4, column 1:")
+    cases["forget_too_small_for_an_attack"] = (["--model", "Original", "--data", "RandomInstances", "--data.k", "5", *QUIET],
+                                               "mia/scrub_loss needs at least 6 rows of forget, the scenario has 5")
+    cases["unknown_attack"] = (["--model", "Original", *base, "--evaluation.mia_attacks", "[mia/svm_asr, mia/nope]"],
+                               "unknown membership-inference attack(s) mia/nope; known: mia/svm_asr")
     cases["import_error"] = (["--model", "no_such_module.MyMethod", *base], "--model no_such_module.MyMethod: No module named 'no_such_module'")
     (tmp_path / "garbage.pt").write_text("not a checkpoint")
     cases["garbage_checkpoint"] = (["--model", "Original", *base, "--pretrained.checkpoint", str(tmp_path / "garbage.pt")], "is not a file written by torch.save")
@@ -121,7 +125,7 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
 CASES = ["unknown_method", "unknown_dataset", "unknown_model", "k_and_fraction", "k_too_large", "index_out_of_range", "duplicated_index", "wrong_hash", "other_architecture", "other_num_classes", "missing_dataset",
          "relabel_to_trained_label", "overlapping_chunks", "adv_eps_zero", "advimp_eps_negative", "adv_no_adversarial_examples", "advimp_no_adversarial_examples",
          "max_epochs_negative", "max_epochs_zero", "lr_negative", "unknown_setting", "unknown_optimizer_setting", "missing_config", "malformed_config",
-         "import_error", "garbage_checkpoint", "pickled_checkpoint"]
+         "import_error", "garbage_checkpoint", "pickled_checkpoint", "forget_too_small_for_an_attack", "unknown_attack"]
 
 
 @pytest.mark.parametrize("case", CASES)

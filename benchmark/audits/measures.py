@@ -42,7 +42,8 @@ def model_measure_names(evaluation: Evaluation) -> list[str]:
     which need curves or a Retrain run)."""
     return [*(["rt/epochs", "rt/reached"] if evaluation.relearn else []),
             *(["dist/weights", "forget/feature_norm", "retain/feature_norm", "forget/pattern"] if evaluation.representations or evaluation.figures else []),
-            *(["mia/ulira_acc", "mia/ulira_auc"] if evaluation.ulira else [])]
+            *(["mia/ulira_acc", "mia/ulira_auc"] if evaluation.ulira else []),
+            *(["mia/neurips_f", "mia/neurips_score", "mia/neurips_models"] if evaluation.neurips else [])]
 
 
 def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module | None = None) -> dict[str, float]:
@@ -72,8 +73,8 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
         })
         if retrain is not None:
             results["dist/weights_retrain"] = weight_distance(model, retrain)["total"]
-    if evaluation.ulira:
-        results.update(ulira_measures(method, scenario, evaluation.ulira_shadows, evaluation.seed))
+    if evaluation.ulira or evaluation.neurips:
+        results.update(ulira_measures(method, scenario, evaluation.ulira_shadows, evaluation.seed, ulira=evaluation.ulira, challenge=evaluation.neurips))
     return results
 
 

@@ -32,6 +32,7 @@ from dataclasses import asdict
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
@@ -40,6 +41,7 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from benchmark import training
 from benchmark.audits.batched_training import train_models
+from benchmark.audits.challenge import challenge_confidence, challenge_measures
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import home
 from benchmark.models.pretraining import (
@@ -112,16 +114,40 @@ class ULiRA(Metric):
 
 
 @torch.no_grad()
-def forget_phi(model: nn.Module, loader, device: torch.device) -> tuple[Tensor, Tensor]:
-    """φ of `model` on every sample of `loader` (batches `(x, y, index)`), with the indices."""
+def split_outputs(model: nn.Module, loader, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Logits, labels and indices of `model` on every sample of `loader` (batches `(x, y, index)`), on the CPU."""
     was_training = model.training
     model.eval()
-    phis, indices = [], []
+    logits, labels, indices = [], [], []
     for x, y, index in loader:
-        phis.append(logit_confidence(model(x.to(device)), y.to(device)).cpu())
+        logits.append(model(x.to(device)).cpu())
+        labels.append(y)
         indices.append(index)
     model.train(was_training)
-    return torch.cat(phis), torch.cat(indices)
+    return torch.cat(logits), torch.cat(labels), torch.cat(indices)
+
+
+def forget_phi(model: nn.Module, loader, device: torch.device) -> tuple[Tensor, Tensor]:
+    """φ of `model` on every sample of `loader`, with the indices."""
+    logits, labels, index = split_outputs(model, loader, device)
+    return logit_confidence(logits, labels), index
+
+
+def challenge_of(unlearned: list[nn.Module], retrained: list[nn.Module], scenario, device: torch.device) -> dict[str, float]:
+    """The NeurIPS 2023 challenge's `mia/neurips_f`, `mia/neurips_score`, `mia/neurips_models` (`benchmark/audits/challenge.py`)
+    from the unlearned and retrained shadow models: their confidences on D_f and their retain and test accuracies."""
+    loaders = {split: scenario.eval_loader(split, shard=False) for split in ("forget", "retain", "test")}
+    confs, accuracy = {}, {}
+    for kind, models in (("unlearned", unlearned), ("retrained", retrained)):
+        rows, correct = [], {"retain": [], "test": []}
+        for model in models:
+            logits, labels, _ = split_outputs(model.to(device), loaders["forget"], device)
+            rows.append(challenge_confidence(logits.float().numpy(), labels.numpy()))
+            for split, values in correct.items():
+                logits, labels, _ = split_outputs(model, loaders[split], device)
+                values.append(float((logits.argmax(1) == labels).float().mean()))
+        confs[kind], accuracy[kind] = np.stack(rows), {split: float(np.mean(values)) for split, values in correct.items()}
+    return challenge_measures(confs["unlearned"], confs["retrained"], accuracy["unlearned"], accuracy["retrained"])
 
 
 def shadow_seeds(kind: str, count: int, seed: int) -> list[int]:
@@ -162,13 +188,15 @@ def unlearned_shadows(method, scenario, pretrained: Pretrained, originals: list[
     return models
 
 
-def ulira_measures(method, scenario, shadows: int, seed: int = 0) -> dict[str, float]:
-    """`mia/ulira_acc` and `mia/ulira_auc` of `method`'s unlearned model (see the module docstring)."""
+def ulira_measures(method, scenario, shadows: int, seed: int = 0, ulira: bool = True, challenge: bool = False) -> dict[str, float]:
+    """`mia/ulira_acc` and `mia/ulira_auc` of `method`'s unlearned model (see the module docstring); with `challenge`,
+    also the NeurIPS 2023 challenge's forgetting quality from the same shadow models (`challenge_of`)."""
     trainer = getattr(method, "_trainer", None)
     if trainer is not None and trainer.world_size > 1:
         raise UnlearnBenchError("U-LiRA trains its shadow models in one process; run it without DDP (--trainer.devices 1)")
-    if shadows < 2:
-        raise UnlearnBenchError(f"U-LiRA needs at least 2 shadow models of each kind, got --evaluation.ulira_shadows {shadows}")
+    if shadows < (3 if challenge else 2):
+        needs = "the NeurIPS challenge's score needs at least 3" if challenge else "U-LiRA needs at least 2"
+        raise UnlearnBenchError(f"{needs} shadow models of each kind, got --evaluation.ulira_shadows {shadows}")
     pretrained, device = method.pretrained, method.device
     if pretrained.checkpoint:
         raise UnlearnBenchError("U-LiRA trains shadow originals with the pretraining recipe; it cannot do so for an explicit --pretrained.checkpoint")
@@ -180,6 +208,9 @@ def ulira_measures(method, scenario, shadows: int, seed: int = 0) -> dict[str, f
     else:
         original_seeds = shadow_seeds("original", shadows, seed)
         unlearned = unlearned_shadows(method, scenario, pretrained, trained_shadows("original", scenario, pretrained, original_seeds, device), original_seeds)
+    results = challenge_of(unlearned, retrained[:-1], scenario, device) if challenge else {}
+    if not ulira:
+        return results
     forget = scenario.eval_loader("forget", shard=False)
     phi_u = torch.stack([forget_phi(m.to(device), forget, device)[0] for m in unlearned])
     phi_r = torch.stack([forget_phi(m, forget, device)[0] for m in retrained[:-1]])
@@ -187,4 +218,4 @@ def ulira_measures(method, scenario, shadows: int, seed: int = 0) -> dict[str, f
     for target, is_unlearned in ((method.model, True), (retrained[-1], False)):
         phi, index = forget_phi(target, forget, device)
         attack.update(phi, index, is_unlearned)
-    return attack.compute()
+    return results | attack.compute()

@@ -105,6 +105,8 @@ class ResultRecord:
     created: str
     hparams: dict[str, Any] | None = None
     """The method's resolved hyperparameters, its base settings (`optimizer`, `budget`, `batchnorm`) included."""
+    evaluation: dict[str, Any] | None = None
+    """What the evaluation measured and how (`Evaluation`'s fields, e.g. `mia_samples`: None = the attacks' published rows)."""
     figures: list[str] | None = None
     """The PNGs written beside the record (absent from the file when None, as are `weights` and `path`)."""
     weights: str | None = None
@@ -124,7 +126,7 @@ class ResultRecord:
                       "hardware": Hardware(**data["hardware"])})
 
 
-OPTIONAL = ("hparams", "figures", "weights", "path")
+OPTIONAL = ("hparams", "evaluation", "figures", "weights", "path")
 
 
 def _object(properties: dict[str, dict], optional: tuple[str, ...] = ()) -> dict:
@@ -158,6 +160,7 @@ RECORD_SCHEMA: dict = {
                             optional=("threads", "cpu", "cpu_capability")),
         "created": _STRING,
         "hparams": {"type": "object"},
+        "evaluation": {"type": ["object", "null"]},
         "figures": {"type": "array", "items": _STRING},
         "weights": _STRING,
         "path": _STRING,

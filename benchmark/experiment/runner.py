@@ -155,6 +155,7 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "hardware": hardware(trainer),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "hparams": dict(method.hparams),
+        "evaluation": asdict(method.evaluation) if getattr(method, "evaluation", None) is not None else None,
     }
 
 

@@ -16,6 +16,7 @@ from benchmark.core.record import ResultRecord, as_layout, finite
 from benchmark.leaderboard.schema import (
     SCHEMA_VERSION,
     EntryError,
+    StaleEntryError,
     load_entry,
     summarise,
     validate_entry,
@@ -95,6 +96,18 @@ def write_entry(track: Track | str, method_name: str, records: list[ResultRecord
     return path
 
 
-def load_entries(track: Track, leaderboard: Path = LEADERBOARD) -> list[dict]:
-    """Every entry of `track`, validated, in file-name order (an invalid file raises `EntryError`)."""
-    return [load_entry(path, track) for path in sorted((Path(leaderboard) / "entries" / track.name).glob("*.json"))]
+def load_entries(track: Track, leaderboard: Path = LEADERBOARD, stale: list[str] | None = None) -> list[dict]:
+    """Every entry of `track`, validated, in file-name order (an invalid file raises `EntryError`).
+
+    With a `stale` list, an entry made under an earlier schema or another version of the track is not returned but
+    its method's name is appended to `stale` (the page lists it as awaiting recomputation); without, it raises.
+    """
+    entries = []
+    for path in sorted((Path(leaderboard) / "entries" / track.name).glob("*.json")):
+        try:
+            entries.append(load_entry(path, track))
+        except StaleEntryError:
+            if stale is None:
+                raise
+            stale.append(path.stem)
+    return entries

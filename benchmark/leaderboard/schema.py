@@ -27,13 +27,18 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.record import finite
 from benchmark.reports.aggregate import aggregate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: membership inference as the published code computes it (issue 15: the SVM attacks' first rows, seven more attacks)."""
 RELATIVE_TOLERANCE = 1e-9
 """How closely a stored mean / std must match the one recomputed from the values (float round-off only)."""
 
 
 class EntryError(UnlearnBenchError):
     """An entry file that does not follow the schema; the message names the field and the reason."""
+
+
+class StaleEntryError(EntryError):
+    """An entry that was valid when it was made, under an earlier schema or another version of its track: recompute it."""
 
 
 def _is_number(value: object) -> bool:
@@ -48,8 +53,8 @@ class _Checker:
     def __init__(self, where: str) -> None:
         self.where = where
 
-    def fail(self, field: str, reason: str):
-        raise EntryError(f"{self.where}: {field}: {reason}")
+    def fail(self, field: str, reason: str, error: type[EntryError] = EntryError):
+        raise error(f"{self.where}: {field}: {reason}")
 
     def get(self, data: dict, key: str, kind: str, field: str, optional: bool = False):
         name = f"{field}.{key}" if field else key
@@ -96,7 +101,10 @@ def summarise(entry: dict) -> dict[str, dict]:
 def validate_entry(entry: dict, track=None, where: str = "entry") -> dict:
     """Check `entry` against the schema (and `track`, when given); return it, or raise `EntryError`."""
     c = _Checker(where)
-    if c.get(entry, "schema", "int", "") != SCHEMA_VERSION:
+    if c.get(entry, "schema", "int", "") == 1:
+        c.fail("schema", "1 predates the membership-inference fix of schema 2 (the SVM attacks now fit on the first retain and test rows, "
+               "as the published code does, and seven attacks were added); recompute it with `cli.py submit … --replace true`", StaleEntryError)
+    if entry["schema"] != SCHEMA_VERSION:
         c.fail("schema", f"must be {SCHEMA_VERSION}, got {entry['schema']}")
     c.get(entry, "track", "str", "")
     c.get(entry, "track_sha256", "str", "")
@@ -170,7 +178,7 @@ def validate_entry(entry: dict, track=None, where: str = "entry") -> dict:
             c.fail("track", f"'{entry['track']}' but the entry is filed under track '{track.name}'")
         if entry["track_sha256"] != track.sha256:
             c.fail("track_sha256", f"the entry was made under another version of track {track.name} ({entry['track_sha256'][:16]}…, now "
-                                   f"{track.sha256[:16]}…); resubmit it")
+                                   f"{track.sha256[:16]}…); resubmit it", StaleEntryError)
         claimed = [(r["seed"], r["request"]) for r in runs]
         wanted = [(r["seed"], r["request"]) for r in track.runs]
         if claimed != wanted:

@@ -8,6 +8,7 @@ per-sample states are put back in sample order, so DDP gives the numbers of a si
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,7 +17,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from benchmark.metrics.accuracy import split_metrics
-from benchmark.metrics.mia import MIA_METRICS
+from benchmark.metrics.mia import attack_classes, check_split_sizes
 
 
 @dataclass
@@ -24,9 +25,14 @@ class Evaluation:
     """Which measures `fit` and `test` report besides the accuracy on every split.
 
     Args:
-        mia: the membership-inference attacks `mia/svm_asr`, `mia/efficacy`, `mia/loss_auc`.
+        mia: the membership-inference attacks of `benchmark/metrics/mia.py` (`mia/svm_asr`, `mia/efficacy` and
+            SalUn's four other features, `mia/asr_golatkar`, `mia/asr_lr`, `mia/scrub_loss`, `mia/simple`,
+            `mia/loss_auc`), each computed as its published code does.
         ulira: U-LiRA (`mia/ulira_acc`, `mia/ulira_auc`, `benchmark/audits/ulira.py`): trains 2·shadows + 1 models
             from scratch (once per request, cached) and runs the method on `ulira_shadows` of them.
+        neurips: the NeurIPS 2023 unlearning challenge's forgetting quality (`mia/neurips_f`, `mia/neurips_score`,
+            `mia/neurips_models`, `benchmark/audits/challenge.py`) from U-LiRA's shadow models (trained for it when
+            `ulira` is off; at least 3 of each kind, the challenge used 512).
         ulira_shadows: unlearned and retrained shadow models each (Hayes et al. use many more; 16 is
             feasible for `digits` on a CPU).
         relearn: relearn time `rt/epochs` (and `rt/reached`), seed 002 §V-A.
@@ -41,14 +47,17 @@ class Evaluation:
             record's `curves`, not counted in the cost) and seed 003's `{split}/volatility` from them.
         figures: PNG figures next to the result record (weight distance, prediction distribution,
             confusion, layer-wise CKA on forget and retain, t-SNE).
-        mia_samples: most members and most non-members each SVM attack is fit on (drawn with `seed`); None: all
-            of them, balanced (the attacks' definitions). The suites cap it to bound an RBF SVM's quadratic cost.
-        seed: seed of the attacks' subsampling and of the relearning.
+        mia_attacks: the attacks to compute, by name (None: all of them).
+        mia_samples: the SVM attacks keep the first `mia_samples` rows of retain and of test (a prefix, never a
+            random draw); None: their published rows. The suites cap it to bound an RBF SVM's quadratic cost.
+        seed: seed of the attacks that draw (`mia/scrub_loss`, `mia/simple`) and of the relearning.
     """
 
     mia: bool = True
+    mia_attacks: list[str] | None = None
     mia_samples: int | None = None
     ulira: bool = False
+    neurips: bool = False
     ulira_shadows: int = 16
     relearn: bool = False
     relearn_cap: int = 100
@@ -75,8 +84,12 @@ class Evaluator(nn.Module):
         """The splits in the order of the evaluation loaders; the measures asked for."""
         self.accuracy = split_metrics(splits, num_classes)
         self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
-        wanted = MIA_METRICS if evaluation.mia else {}
+        wanted = attack_classes(evaluation.mia_attacks) if evaluation.mia else {}
         self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed, max_samples=evaluation.mia_samples) for name, metric in wanted.items()})
+
+    def check_sizes(self, sizes: dict[str, int]) -> None:
+        """A one-line error before any work when a split is too small for an attack asked for (`check_split_sizes`)."""
+        check_split_sizes({metric.name: type(metric) for metric in self.sample_metrics.values()}, sizes)
 
     def update(self, split: str, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
         self.accuracy[split].update(logits, labels)
@@ -90,9 +103,21 @@ class Evaluator(nn.Module):
         results: dict[str, float] = {}
         for split, collection in self.accuracy.items():
             results.update({name: float(value) if split not in broken else math.nan for name, value in collection.compute().items()})
-        for key, metric in self.sample_metrics.items():
-            results.update({name: float(value) for name, value in metric.compute().items()} if not broken else {key.replace("__", "/"): math.nan})
+        if broken:
+            return results | {key.replace("__", "/"): math.nan for key in self.sample_metrics}
+        for values in self._attack_values():
+            results.update({name: float(value) for name, value in values.items()})
         return results
+
+    def _attack_values(self) -> list[dict[str, float]]:
+        """Each attack's `compute()`; in one process, on a thread per torch thread (libsvm's fits release the GIL),
+        the costliest first."""
+        metrics = list(self.sample_metrics.values())
+        workers = min(len(metrics), torch.get_num_threads())
+        if workers < 2 or (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return [metric.compute() for metric in metrics]  # collectives keep one order in every process
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda metric: metric.compute(), sorted(metrics, key=lambda metric: -metric.work)))
 
     def reset(self) -> None:
         for metric in [*self.accuracy.values(), *self.nonfinite.values(), *self.sample_metrics.values()]:

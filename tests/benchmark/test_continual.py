@@ -74,7 +74,7 @@ def test_a_step_from_another_start_is_another_run(tmp_path):
 
 
 def test_only_the_measured_steps_get_the_attacks(tmp_path):
-    stream = write_stream("digits", k_cl=3, steps=2, seed=3, request_dir=str(tmp_path))
+    stream = write_stream("digits", k_cl=6, steps=2, seed=3, request_dir=str(tmp_path))
     records = run_stream(NegGrad(budget={"max_epochs": 1, "stop": "none"}), stream, Pretrained(), evaluation=Evaluation(mia=True), measured_steps={2},
                          results_dir=str(tmp_path / "results"), progress=False)
     assert "mia/svm_asr" not in records[0]["metrics"] and "retain/acc" in records[0]["metrics"]

@@ -69,9 +69,9 @@ def test_needs_two_shadows_and_both_kinds_of_target():
 
 @pytest.fixture(scope="module")
 def smoke_records(tmp_path_factory):
-    """Original and Retrain with U-LiRA on digits, 2 + 2 shadows, one-epoch recipe (seconds, not minutes)."""
+    """Original and Retrain with U-LiRA and the NeurIPS challenge's score on digits, 3 + 3 shadows, one-epoch recipe."""
     folder = tmp_path_factory.mktemp("ulira")
-    evaluation = Evaluation(mia=False, ulira=True, ulira_shadows=2)
+    evaluation = Evaluation(mia=False, ulira=True, neurips=True, ulira_shadows=3)
     pretrained = Pretrained(recipe="smoke")
     return {cls.__name__: run(cls(), RandomInstances(k=50), pretrained, evaluation=evaluation, results_dir=str(folder), progress=False)
             for cls in (Retrain, Original)}
@@ -80,6 +80,10 @@ def smoke_records(tmp_path_factory):
 def test_end_to_end_on_digits_writes_both_numbers(smoke_records):
     for record in smoke_records.values():
         assert 0.0 <= record["metrics"]["mia/ulira_acc"] <= 1.0 and 0.0 <= record["metrics"]["mia/ulira_auc"] <= 1.0
+        assert 0.0 <= record["metrics"]["mia/neurips_f"] <= 1.0 and record["metrics"]["mia/neurips_models"] == 3
+        assert record["metrics"]["mia/neurips_score"] <= 1.5 * record["metrics"]["mia/neurips_f"]
+    # Retrain's "unlearned" shadows are retrained models of other seeds: the attack has little to find
+    assert smoke_records["Retrain"]["metrics"]["mia/neurips_f"] > smoke_records["Original"]["metrics"]["mia/neurips_f"]
     assert "cost/speedup_vs_retrain" not in smoke_records["Original"]["timings"]  # Original unlearns nothing
 
 
@@ -87,8 +91,8 @@ def test_shadows_are_cached_per_request(smoke_records, tmp_path):
     from benchmark.core.paths import home
 
     shadows = sorted(p.relative_to(home()) for p in (home() / "shadows").rglob("*.pt"))
-    assert len(shadows) == 2 + (2 + 1) + 2  # shadow originals, retrained (+1 target), Retrain's unlearned shadows
-    evaluation = Evaluation(mia=False, ulira=True, ulira_shadows=2)
+    assert len(shadows) == 3 + (3 + 1) + 3  # shadow originals, retrained (+1 target), Retrain's unlearned shadows
+    evaluation = Evaluation(mia=False, ulira=True, neurips=True, ulira_shadows=3)
     run(Original(), RandomInstances(k=50), Pretrained(recipe="smoke"), evaluation=evaluation, results_dir=str(tmp_path), progress=False)
     assert sorted(p.relative_to(home()) for p in (home() / "shadows").rglob("*.pt")) == shadows
 

@@ -98,7 +98,8 @@ def test_the_committed_readme_and_page_are_what_the_renderer_gives(tmp_path):
 
 
 def test_every_committed_entry_is_valid():
-    entries = {name: load_entries(load_track(name)) for name in list_tracks()}
+    """Every digits entry is current; an entry of another track may await recomputation (listed on the page as such)."""
+    entries = {name: load_entries(load_track(name), stale=[] if not name.startswith("digits") else None) for name in list_tracks()}
     for track in ("digits-random10", "digits-class0"):
         methods = {e["method"] for e in entries[track]}
         assert {"Original", "Retrain", "FineTune", "NegGrad", "Correct", "Adv", "AdvImp", "Oracle", "RAWP"} <= methods, (track, methods)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmark.leaderboard.entries import build_entry, write_entry
-from benchmark.leaderboard.schema import EntryError, load_entry, validate_entry
+from benchmark.leaderboard.schema import EntryError, StaleEntryError, load_entry, validate_entry
 from benchmark.reports.aggregate import aggregate
 from tests.benchmark.leaderboard.conftest import fake_record, track_data, write_track
 
@@ -95,3 +95,22 @@ def test_write_entry_needs_one_record_per_track_run(track, leaderboard):
     with pytest.raises(EntryError, match="the record of seed 7 .* is not a run of the track"):
         write_entry(track, "FineTune", [*records(), stray], leaderboard=leaderboard)
     assert not (leaderboard / "entries").exists()
+
+
+def test_an_entry_from_before_the_mia_fix_is_stale_listed_as_pending_and_refused_by_verify(track, leaderboard):
+    """Schema 1 computed the SVM attacks on a random draw of retain rows: such an entry is not shown as a result."""
+    from benchmark.leaderboard.commands import verify_command
+    from benchmark.leaderboard.entries import load_entries
+    from benchmark.leaderboard.render import render
+
+    write_entry(track, "FineTune", records(), leaderboard=leaderboard)
+    old = write_entry(track, "NegGrad", records("NegGrad"), leaderboard=leaderboard)
+    old.write_text(old.read_text().replace('"schema": 2', '"schema": 1', 1))
+    with pytest.raises(StaleEntryError, match="schema: 1 predates the membership-inference fix of schema 2"):
+        load_entry(old, track)
+    stale: list[str] = []
+    assert [e["method"] for e in load_entries(track, leaderboard, stale=stale)] == ["FineTune"] and stale == ["NegGrad"]
+    render(leaderboard)
+    assert "Awaiting recomputation under the current schema and track version: NegGrad" in (leaderboard / "README.md").read_text()
+    with pytest.raises(StaleEntryError, match="predates"):
+        verify_command([str(old)], leaderboard=str(leaderboard))
