@@ -92,11 +92,11 @@ def test_a_continual_suite_runs_its_tracks_stream_for_every_seed_and_enters_the_
     data = continual_track_data("tiny-continual", tmp_path)
     (tmp_path / "tracks").mkdir()
     write_track(tmp_path, data)
-    suite = Suite(title="tiny continual", dataset="digits", ks=(4, 8), k_cl=4, seeds=(0, 1), arch=data["pretrained"]["arch"],
+    suite = Suite(title="tiny continual", dataset="digits", ks=(6, 12), k_cl=6, seeds=(0, 1), arch=data["pretrained"]["arch"],
                   evaluation=Evaluation(mia=False), track="tiny-continual",
                   rows=(Row("BEFORE", "Original"), Row("FINETUNE", "FineTune", {"budget": {"max_epochs": 1}})))
     records, _ = run_continual(suite, "tiny_continual", tmp_path / "runs", progress=False, leaderboard=tmp_path)
-    assert {r["request"]["hash"] for r in records if r["scenario"]["k"] == 8} == {data["runs"][0]["request"]}  # the same stream for both seeds
+    assert {r["request"]["hash"] for r in records if r["scenario"]["k"] == 12} == {data["runs"][0]["request"]}  # the same stream for both seeds
     written = write_entries(suite, records, leaderboard=tmp_path)
     assert len(written) == len(suite.rows)
     entries = load_entries(load_track("tiny-continual", tmp_path), tmp_path)

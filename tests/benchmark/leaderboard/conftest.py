@@ -31,7 +31,7 @@ def leaderboard(tmp_path) -> Path:
     return folder
 
 
-def continual_track_data(name: str, folder: Path, seeds=(0, 1), k_cl: int = 4, steps: int = 2) -> dict:
+def continual_track_data(name: str, folder: Path, seeds=(0, 1), k_cl: int = 6, steps: int = 2) -> dict:
     """A continual track on digits: a stream of `steps` chunks of `k_cl` training images (in `folder`/streams), entered
     at its last step; every seed runs the same stream."""
     from benchmark.experiment.continual import write_stream

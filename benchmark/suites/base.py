@@ -1,17 +1,11 @@
-"""Paper tables as one command each: `python cli.py suite NAME` runs a grid (k × seeds × methods) and
-prints the table in the paper's layout plus a companion table of the other measures.
+"""The suites' machinery: a `Suite` (a paper table: dataset, original, scenario grid, rows, evaluation), the
+`SUITES` registry, and `run_suite`, which runs a grid (k × seeds × rows), prints the table in the paper's layout plus
+a companion table of the other measures, and writes the rows as leaderboard entries of the suite's tracks.
 
-A suite fixes the dataset, the original model, the scenario grid, the rows (label → method and its
-hyperparameters) and the evaluation. Runs are result records under `<results>/suites/<name>/`; a run
-whose record exists with the same row configuration is read back, not repeated, so an interrupted
-suite resumes where it stopped. The tables are written to `--out` (default
-`leaderboard/suites/<name>.md`) with the exact command that produced them.
-
-Seed 000 (AAAI) Table 1: rows BEFORE / ORACLE / NEGGRAD / RAWP / ADV / ADV+IMP, column groups
-k ∈ {16, 64, 128, 256}, row groups D_f / D_r / D_test; the relabeling table (seed 001 Table 3) adds
-CORRECT and relabels instead of misclassifying. The CIFAR / ImageNet settings are the configs in
-`configs/papers/`; the suites here are their CPU variants on Fashion-MNIST (`--dataset digits` gives a
-quick check of the same grid).
+Runs are result records under `<results>/suites/<name>/`; a run whose record exists with the same row configuration
+is read back, not repeated, so an interrupted suite resumes where it stopped. The tables are written to `--out`
+(default `leaderboard/suites/<name>.md`) with the exact command that produced them. The papers' suites are the
+other modules of this package, one per paper.
 """
 
 from __future__ import annotations
@@ -79,58 +73,6 @@ class Suite:
 
 
 SUITES: Registry[Suite] = Registry("suite")
-# Every method's defaults are seed 000's (§Experimental details): rows give only what differs.
-
-ADV_EPS = {"attack": {"eps": 4.0}}
-"""ADV / ADV+IMP on Fashion-MNIST use the authors' run-script ε = 4.0, not the paper's 0.4: with ε = 0.4 only 8.75 % of
-the targeted L2-PGD examples of narrow_cnn reach their target (k = 16, seed 0; 100 % with ε = 4.0), so D̄_f would be
-copies of D_f with wrong labels rather than adversarial examples, and ADV's premise does not hold (that run kept
-1.35 % D_r accuracy). The CIFAR / ImageNet configs keep the paper's 0.4."""
-
-SUITES.register("instancewise_table1")(Suite(
-    title="Seed 000 (AAAI) Table 1, CPU variant: misclassify k random mixed-label training images",
-    dataset="fashion_mnist",
-    ks=(16, 64, 128, 256),
-    track="fashion_mnist-random-k{k}",
-    rows=(
-        Row("BEFORE", "Original"),
-        Row("ORACLE", "Oracle"),
-        Row("NEGGRAD", "NegGrad"),
-        Row("RAWP", "RAWP"),
-        Row("ADV", "Adv", ADV_EPS),
-        Row("ADV+IMP", "AdvImp", ADV_EPS),
-    ),
-))
-SUITES.register("instancewise_relabel")(Suite(
-    title="Seed 001 Table 3, CPU variant: relabel k random training images to a random other class",
-    dataset="fashion_mnist",
-    ks=(16, 64, 128, 256),
-    relabel=True,
-    track="fashion_mnist-relabel-k{k}",
-    main_metrics=("relabel/acc", "forget/acc", "retain/acc", "test/acc"),
-    rows=(
-        Row("BEFORE", "Original"),
-        Row("CORRECT", "Correct"),
-        Row("ADV", "Adv", {"goal": "relabel", **ADV_EPS}),
-        Row("ADV+IMP", "AdvImp", {"goal": "relabel", **ADV_EPS}),
-    ),
-))
-
-SUITES.register("instancewise_continual")(Suite(
-    title="Seed 000 (AAAI) Table 3 / seed 001 Table 5, CPU variant: continual unlearning, k_CL = 8 images per step",
-    dataset="fashion_mnist",
-    ks=(8, 16, 64, 128),
-    k_cl=8,
-    track="fashion_mnist-continual",
-    main_metrics=("forgotten/acc", "retain/acc", "test/acc"),
-    rows=(
-        Row("BEFORE", "Original"),
-        Row("NEGGRAD", "NegGrad"),
-        Row("ADV", "Adv", ADV_EPS),
-        Row("ADV+IMP", "AdvImp", ADV_EPS),
-    ),
-))
-
 SPLIT_LABELS = {"forgotten/acc": "D_f so far (↓)", "forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)"}
 
 
@@ -230,7 +172,7 @@ def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
 
 def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
               results_dir: str | None = None, out: str | None = None, progress: bool | None = None, arch: str | None = None) -> dict:
-    """Run a paper table (see `benchmark/suites.py`) and write its tables; interrupted suites resume.
+    """Run a paper table (the modules of `benchmark/suites/`) and write its tables; interrupted suites resume.
 
     Args:
         name: the suite (`instancewise_table1`, `instancewise_relabel`).

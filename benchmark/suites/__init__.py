@@ -1,0 +1,25 @@
+"""Paper tables as one command each: `python cli.py suite NAME` (`benchmark.suites.base.run_suite`).
+
+The machinery is `base`; each paper's suites are a module of their own (`instancewise`: seeds 000 / 001), imported
+here so that they register, as timm's model modules do.
+"""
+
+from benchmark.suites import instancewise  # noqa: F401  (registers its suites)
+from benchmark.suites.base import (
+    MIA_SAMPLES,
+    SUITES,
+    Row,
+    Suite,
+    original,
+    run_continual,
+    run_row,
+    run_seconds,
+    run_suite,
+    suite_dir,
+    tables,
+    track_stream,
+    write_entries,
+)
+
+__all__ = ["MIA_SAMPLES", "SUITES", "Row", "Suite", "original", "run_continual", "run_row", "run_seconds", "run_suite", "suite_dir", "tables",
+           "track_stream", "write_entries"]

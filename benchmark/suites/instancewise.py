@@ -1,0 +1,64 @@
+"""Seed 000 / 001 (Cha et al., *Learning to Unlearn: Instance-wise Unlearning for Pre-trained Classifiers*, AAAI 2024
+and its earlier version): Table 1, the relabeling table and the continual table, as CPU variants on Fashion-MNIST.
+
+Seed 000 Table 1: rows BEFORE / ORACLE / NEGGRAD / RAWP / ADV / ADV+IMP, column groups k ∈ {16, 64, 128, 256}, row
+groups D_f / D_r / D_test; the relabeling table (seed 001 Table 3) adds CORRECT and relabels instead of
+misclassifying. The CIFAR / ImageNet settings are the configs in `configs/papers/`; the suites here are their CPU
+variants on Fashion-MNIST (`--dataset digits` gives a quick check of the same grid).
+"""
+
+from __future__ import annotations
+
+from benchmark.suites.base import SUITES, Row, Suite
+
+# Every method's defaults are seed 000's (§Experimental details): rows give only what differs.
+
+ADV_EPS = {"attack": {"eps": 4.0}}
+"""ADV / ADV+IMP on Fashion-MNIST use the authors' run-script ε = 4.0, not the paper's 0.4: with ε = 0.4 only 8.75 % of
+the targeted L2-PGD examples of narrow_cnn reach their target (k = 16, seed 0; 100 % with ε = 4.0), so D̄_f would be
+copies of D_f with wrong labels rather than adversarial examples, and ADV's premise does not hold (that run kept
+1.35 % D_r accuracy). The CIFAR / ImageNet configs keep the paper's 0.4."""
+
+SUITES.register("instancewise_table1")(Suite(
+    title="Seed 000 (AAAI) Table 1, CPU variant: misclassify k random mixed-label training images",
+    dataset="fashion_mnist",
+    ks=(16, 64, 128, 256),
+    track="fashion_mnist-random-k{k}",
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("ORACLE", "Oracle"),
+        Row("NEGGRAD", "NegGrad"),
+        Row("RAWP", "RAWP"),
+        Row("ADV", "Adv", ADV_EPS),
+        Row("ADV+IMP", "AdvImp", ADV_EPS),
+    ),
+))
+SUITES.register("instancewise_relabel")(Suite(
+    title="Seed 001 Table 3, CPU variant: relabel k random training images to a random other class",
+    dataset="fashion_mnist",
+    ks=(16, 64, 128, 256),
+    relabel=True,
+    track="fashion_mnist-relabel-k{k}",
+    main_metrics=("relabel/acc", "forget/acc", "retain/acc", "test/acc"),
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("CORRECT", "Correct"),
+        Row("ADV", "Adv", {"goal": "relabel", **ADV_EPS}),
+        Row("ADV+IMP", "AdvImp", {"goal": "relabel", **ADV_EPS}),
+    ),
+))
+
+SUITES.register("instancewise_continual")(Suite(
+    title="Seed 000 (AAAI) Table 3 / seed 001 Table 5, CPU variant: continual unlearning, k_CL = 8 images per step",
+    dataset="fashion_mnist",
+    ks=(8, 16, 64, 128),
+    k_cl=8,
+    track="fashion_mnist-continual",
+    main_metrics=("forgotten/acc", "retain/acc", "test/acc"),
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("NEGGRAD", "NegGrad"),
+        Row("ADV", "Adv", ADV_EPS),
+        Row("ADV+IMP", "AdvImp", ADV_EPS),
+    ),
+))
