@@ -64,7 +64,7 @@ class TooFewSamplesError(UnlearnBenchError, ValueError):
 # Per-sample features (torch, one batch of logits [B, C] and labels [B]).
 
 
-def output_entropy(logits: Tensor) -> Tensor:
+def output_entropy(logits: Tensor, labels: Tensor | None = None) -> Tensor:
     """Shannon entropy (nats) of softmax(logits) per sample, 0·log 0 = 0 (`entropy` of all the sources above)."""
     probs = logits.softmax(-1)
     return -torch.xlogy(probs, probs).sum(-1)
@@ -93,6 +93,11 @@ def modified_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     is_label = F.one_hot(labels.long(), probs.shape[-1]).bool()
     modified = torch.where(is_label, (1 - probs) * log_p, probs * log_reverse)
     return -modified.sum(-1).to(logits.dtype)
+
+
+def softmax_vector(logits: Tensor, labels: Tensor | None = None) -> Tensor:
+    """softmax(logits), C values per sample: SalUn's "prob" feature."""
+    return logits.softmax(-1)
 
 
 def sample_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -317,7 +322,8 @@ class MembershipInference(Metric):
             self.add_state(f"{split}_index", default=[], dist_reduce_fx="cat")
             self.add_state(f"{split}_feature", default=[], dist_reduce_fx="cat")
 
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
+    @staticmethod
+    def feature(logits: Tensor, labels: Tensor) -> Tensor:
         """The attack's feature of each sample of a batch of logits [B, C] and labels [B]: [B] or [B, d]."""
         raise NotImplementedError
 
@@ -360,69 +366,46 @@ class SVMAttackSuccess(MembershipInference):
     """`mia/svm_asr` (seed 004 §5.2): see `svm_attack_success_rate`. Lower is better."""
 
     name, splits, higher_is_better, work = "mia/svm_asr", ("forget", "retain", "test"), False, 2
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return output_entropy(logits)
+    feature = staticmethod(output_entropy)
 
     def attack(self, features: dict[str, np.ndarray]) -> float:
         return svm_attack_success_rate(**features, max_samples=self.max_samples)
 
 
 class MIAEfficacy(MembershipInference):
-    """`mia/efficacy` (Jia et al. 2023, SalUn's "confidence"): see `svc_mia_forget_efficacy`. Higher means more forgetting."""
+    """`mia/efficacy` (Jia et al. 2023, SalUn's "confidence"): see `svc_mia_forget_efficacy`. Higher means more forgetting.
+
+    Its subclasses are SalUn's other four features, the same rows and SVC.
+    """
 
     name, splits, higher_is_better, work = "mia/efficacy", ("forget", "retain", "test"), True, 2
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return true_label_confidence(logits, labels)
+    feature = staticmethod(true_label_confidence)
 
     def attack(self, features: dict[str, np.ndarray]) -> float:
         return svc_mia_forget_efficacy(**features, max_samples=self.max_samples, name=self.name)
 
 
 class MIAEfficacyCorrectness(MIAEfficacy):
-    """`mia/efficacy_correctness`: SalUn's `SVC_MIA` on the "correctness" feature (`correctness`)."""
-
-    name = "mia/efficacy_correctness"
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return correctness(logits, labels)
+    name, feature = "mia/efficacy_correctness", staticmethod(correctness)
 
 
 class MIAEfficacyEntropy(MIAEfficacy):
-    """`mia/efficacy_entropy`: SalUn's `SVC_MIA` on the "entropy" feature (`output_entropy`)."""
-
-    name, work = "mia/efficacy_entropy", 0
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return output_entropy(logits)
+    name, feature, work = "mia/efficacy_entropy", staticmethod(output_entropy), 0
 
 
 class MIAEfficacyModifiedEntropy(MIAEfficacy):
-    """`mia/efficacy_m_entropy`: SalUn's `SVC_MIA` on Song & Mittal's per-row modified entropy (`modified_entropy`)."""
-
-    name = "mia/efficacy_m_entropy"
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return modified_entropy(logits, labels)
+    name, feature = "mia/efficacy_m_entropy", staticmethod(modified_entropy)
 
 
 class MIAEfficacyProb(MIAEfficacy):
-    """`mia/efficacy_prob`: SalUn's `SVC_MIA` on the whole softmax vector ("prob", C features per sample)."""
-
-    name, work = "mia/efficacy_prob", 3
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return logits.softmax(-1)
+    name, feature, work = "mia/efficacy_prob", staticmethod(softmax_vector), 3
 
 
 class GolatkarAttack(MembershipInference):
     """`mia/asr_golatkar` (Golatkar et al. 2020): see `asr_golatkar`. Lower is better."""
 
     name, splits, higher_is_better, work = "mia/asr_golatkar", ("forget", "retain", "test"), False, 0
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return output_entropy(logits)
+    feature = staticmethod(output_entropy)
 
     def attack(self, features: dict[str, np.ndarray]) -> float:
         return asr_golatkar(**features, max_samples=self.max_samples)
@@ -437,14 +420,17 @@ class LogisticAttack(GolatkarAttack):
         return asr_lr(**features)
 
 
+def loss_and_label(logits: Tensor, labels: Tensor) -> Tensor:
+    """[cross-entropy, label] per sample: `mia/scrub_loss` restricts the test rows to D_f's classes."""
+    return torch.stack([sample_loss(logits, labels), labels.to(logits.dtype)], dim=-1)
+
+
 class ScrubLossAttack(MembershipInference):
     """`mia/scrub_loss` (Kurmanji et al. 2023): see `scrub_loss`. 0.5 is chance; Retrain is the reference."""
 
     name, splits, higher_is_better = "mia/scrub_loss", ("forget", "test"), None
     min_rows: ClassVar[dict[str, int]] = {"forget": MIN_CV_ROWS, "test": MIN_CV_ROWS}
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return torch.stack([sample_loss(logits, labels), labels.to(logits.dtype)], dim=-1)
+    feature = staticmethod(loss_and_label)
 
     def attack(self, features: dict[str, np.ndarray]) -> float:
         return scrub_loss(**features, seed=self.seed)
@@ -455,9 +441,7 @@ class SimpleAttack(MembershipInference):
 
     name, splits, higher_is_better = "mia/simple", ("forget", "test"), None
     min_rows: ClassVar[dict[str, int]] = {"forget": MIN_CV_ROWS, "test": MIN_CV_ROWS}
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return sample_loss(logits, labels)
+    feature = staticmethod(sample_loss)
 
     def attack(self, features: dict[str, np.ndarray]) -> float:
         return simple_mia(**features, seed=self.seed)
@@ -467,9 +451,7 @@ class LossAttackAUC(MembershipInference):
     """`mia/loss_auc` (loss-threshold attack): see `loss_attack_auc`. 0.5 is chance; Retrain is the reference."""
 
     name, splits, higher_is_better = "mia/loss_auc", ("forget", "test"), None
-
-    def feature(self, logits: Tensor, labels: Tensor) -> Tensor:
-        return sample_loss(logits, labels)
+    feature = staticmethod(sample_loss)
 
     def attack(self, features: dict[str, np.ndarray]) -> float:
         return loss_attack_auc(**features)
