@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 
 from benchmark.metrics.evaluator import Evaluation, Evaluator
+from benchmark.metrics.mia import attack_classes, check_split_sizes
 from benchmark.models.pretraining import (
     Pretrained,
     build_model,
@@ -52,8 +53,17 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     return model
 
 
+def check_attacks(scenario: UnlearningScenario, evaluation: Evaluation | None) -> None:
+    """A one-line error before any work when a split of `scenario` is too small for an attack `evaluation` asks for."""
+    evaluation = evaluation or Evaluation()
+    if evaluation.mia:
+        scenario.setup()
+        check_split_sizes(attack_classes(evaluation.mia_attacks), {name: len(scenario.splits[name]) for name in scenario.eval_split_names})
+
+
 def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained: Pretrained, evaluation: Evaluation | None = None, progress: bool = True) -> None:
     """Give `method` the original model, its data view of `scenario` and the evaluator of the scenario's splits."""
+    check_attacks(scenario, evaluation)
     attach_model(method, obtain_original(scenario, pretrained, progress), scenario, pretrained, evaluation)
 
 
@@ -62,9 +72,8 @@ def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: U
     """`attach` with `model` as the original (U-LiRA's shadow originals, the pretraining)."""
     scenario.setup()
     view = scenario.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None))
-    evaluator = Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation())
-    evaluator.check_sizes({name: len(scenario.splits[name]) for name in scenario.eval_split_names})
-    method.attach(model, view, pretrained, evaluator)
+    check_attacks(scenario, evaluation)
+    method.attach(model, view, pretrained, Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation()))
 
 
 def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:

@@ -17,7 +17,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from benchmark.metrics.accuracy import split_metrics
-from benchmark.metrics.mia import attack_classes, check_split_sizes
+from benchmark.metrics.mia import attack_classes
 
 
 @dataclass
@@ -86,10 +86,6 @@ class Evaluator(nn.Module):
         self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
         wanted = attack_classes(evaluation.mia_attacks) if evaluation.mia else {}
         self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed, max_samples=evaluation.mia_samples) for name, metric in wanted.items()})
-
-    def check_sizes(self, sizes: dict[str, int]) -> None:
-        """A one-line error before any work when a split is too small for an attack asked for (`check_split_sizes`)."""
-        check_split_sizes({metric.name: type(metric) for metric in self.sample_metrics.values()}, sizes)
 
     def update(self, split: str, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
         self.accuracy[split].update(logits, labels)
