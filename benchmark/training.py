@@ -69,10 +69,10 @@ def attach(method: pl.LightningModule, scenario: UnlearningScenario, pretrained:
 
 def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: UnlearningScenario, pretrained: Pretrained,
                  evaluation: Evaluation | None = None) -> None:
-    """`attach` with `model` as the original (U-LiRA's shadow originals, the pretraining)."""
+    """`attach` with `model` as the original (U-LiRA's shadow originals, the pretraining); the split sizes are
+    the caller's to check (`check_attacks`)."""
     scenario.setup()
     view = scenario.view(type(method).__name__, method.data_access, getattr(method, "retain_subset_size", None))
-    check_attacks(scenario, evaluation)
     method.attach(model, view, pretrained, Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation()))
 
 

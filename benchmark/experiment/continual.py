@@ -15,7 +15,6 @@ from pathlib import Path
 
 import methods  # noqa: F401  (registers the methods `--method` names)
 from benchmark.core.paths import home
-from benchmark.core.record import load_record
 from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
@@ -56,14 +55,13 @@ def run_stream(method: UnlearningMethod, stream: str | Path, pretrained: Pretrai
         scenario.setup()
         start = replace(pretrained, checkpoint=checkpoint)
         path = runner.method_run_path(method, scenario, start, seed, results_dir)  # (a step from another start: another file)
-        if path.exists():
-            record = load_record(path).to_dict()
-        else:
+        measured = evaluation if measured_steps is None or step in measured_steps else accuracy_only
+        record = runner.reusable_record(path, measured)
+        if record is None:
             data = {"class_path": f"{ContinualStep.__module__}.ContinualStep", "init_args": {"stream": str(stream), "step": step, **scenario_kwargs}}
             model = {"class_path": f"{type(method).__module__}.{name}", "init_args": dict(method.hparams)}
             record = runner.run(method.fresh_copy(), scenario, start, seed=seed, trainer_kwargs=trainer_kwargs, results_dir=results_dir,
-                                config={**(config or {}), "model": model, "data": data}, progress=progress,
-                                evaluation=evaluation if measured_steps is None or step in measured_steps else accuracy_only)
+                                config={**(config or {}), "model": model, "data": data}, progress=progress, evaluation=measured)
         checkpoint = record["weights"]
         records.append(record)
     return records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
 import subprocess
@@ -18,7 +19,14 @@ import torch
 from benchmark.audits.measures import model_measures, write_figures
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
-from benchmark.core.record import Hardware, ResultRecord, dump_record, finite, load_record, run_identity
+from benchmark.core.record import (
+    Hardware,
+    ResultRecord,
+    dump_record,
+    finite,
+    load_record,
+    run_identity,
+)
 from benchmark.core.validation import differences
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model, load_checkpoint
@@ -174,6 +182,18 @@ def method_run_path(method, scenario: UnlearningScenario, pretrained: Pretrained
     name = type(method).__name__
     identity = run_identity(name, dict(method.hparams), original_of(pretrained, scenario.info.name))
     return run_path(name, scenario.info.name, scenario.request.hash, seed, identity, results_dir)
+
+
+def reusable_record(path: Path, evaluation: Evaluation | None) -> dict | None:
+    """The record at `path` (the same method, hyperparameters, original, request and seed: `method_run_path`) when
+    it was measured with `evaluation` too (a field the record predates counts as its default), so resumable
+    commands read it back instead of rerunning; else None."""
+    if not path.exists():
+        return None
+    record, wanted = load_record(path), json.loads(json.dumps(asdict(evaluation or Evaluation())))
+    if record.evaluation is None or set(record.evaluation) - set(wanted):
+        return None
+    return record.to_dict() if {**asdict(Evaluation()), **record.evaluation} == wanted else None
 
 
 def run_path(method: str, dataset: str, request_hash: str, seed: int, identity: str, results_dir: str | None = None) -> Path:

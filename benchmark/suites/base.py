@@ -2,15 +2,14 @@
 `SUITES` registry, and `run_suite`, which runs a grid (k × seeds × rows), prints the table in the paper's layout plus
 a companion table of the other measures, and writes the rows as leaderboard entries of the suite's tracks.
 
-Runs are result records under `<results>/suites/<name>/`; a run whose record exists with the same row configuration
-is read back, not repeated, so an interrupted suite resumes where it stopped. The tables are written to `--out`
+Runs are result records under `<results>/suites/<name>/`; a run whose record exists with the same identity and
+evaluation (`runner.reusable_record`) is read back, not repeated, so an interrupted suite resumes where it stopped. The tables are written to `--out`
 (default `leaderboard/suites/<name>.md`) with the exact command that produced them. The papers' suites are the
 other modules of this package, one per paper.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
-from benchmark.core.record import load_record
 from benchmark.core.registry import Registry
 from benchmark.experiment import runner
 from benchmark.experiment.continual import run_stream, write_stream
@@ -95,15 +93,10 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
     """One run of one row (or its record, when an identical run already wrote one)."""
     scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
     scenario.setup()
-    config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init,
-              "evaluation": suite.evaluation.__dict__}
+    config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init}
     method, pretrained = METHODS.get(row.method)(**row.init), original(suite)
-    path = runner.method_run_path(method, scenario, pretrained, seed, str(results_dir))
-    if path.exists():
-        record = load_record(path)
-        if record.config == json.loads(json.dumps(config)):
-            return record.to_dict()
-    return runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
+    done = runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), suite.evaluation)
+    return done or runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
 
 
 def run_seconds(records: list[dict]) -> float:

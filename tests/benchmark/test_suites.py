@@ -1,10 +1,12 @@
 """`cli.py suite`: a paper table over k × seeds × rows, in the paper's layout, resumable."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.suites import SUITES, Row, Suite, run_suite
 
@@ -43,6 +45,18 @@ def test_an_interrupted_suite_resumes_without_rerunning(tiny):
     again = run_suite("tiny_test_suite", results_dir=str(folder / "runs"), out=str(folder / "tiny2.md"), progress=False)
     assert {r["path"]: r["created"] for r in again["records"]} == before
     assert len(before) == 2 * 2 * 2 and all(json.loads(open(p).read())["config"]["suite"] == "tiny_test_suite" for p in before)
+
+
+def test_a_record_from_before_an_evaluation_field_existed_is_reused_and_one_of_another_evaluation_is_not(tiny, tmp_path):
+    folder, result = tiny
+    record = result["records"][0]
+    data = json.loads(Path(record["path"]).read_text())
+    for evaluation in (data["evaluation"], data["config"]["evaluation"]):
+        del evaluation["mia_attacks"]  # as written before the field existed
+    older = tmp_path / Path(record["path"]).name
+    older.write_text(json.dumps(data))
+    assert runner.reusable_record(older, TINY.evaluation)["created"] == record["created"]
+    assert runner.reusable_record(older, Evaluation(mia=False, relearn=True)) is None
 
 
 def test_bad_grid_is_one_line():
