@@ -9,12 +9,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from benchmark.core.record import read_records
 from cli import cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--trainer.enable_progress_bar", "false"]
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`-n`), each worker gets its share of the cores: torch's threads default to every core,
+    and N workers × all cores oversubscribe them (small convolutions then run several times slower)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # for the CLI subprocesses and DDP workers
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session", autouse=True)
