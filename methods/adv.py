@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules.access import FORGET_ONLY, DataView
 from methods.base import UnlearningMethod, register_method
-from methods.blocks.adversarial import PGD, cached_adversarial_set, split_tensors
+from methods.blocks.adversarial import PGD, cached_adversarial_set, distinct_examples, split_tensors
 from methods.blocks.objectives import GOAL_SPLIT, Goal, unlearning_loss
 
 ADVERSARIAL = "adversarial"
@@ -60,9 +60,11 @@ class Adv(UnlearningMethod):
         once per original model, forget set, settings and seed (`cached_adversarial_set`).
 
         Targets differ from the true labels y (the paper's ȳ ≠ y_f); with the `relabel` goal one may equal y*.
+        The record's `cost/adversarial_distinct` says how many of the N_adv × N_f examples differ.
         """
         x, y = split_tensors(data, "forget")
         self.adversarial, self.reused_seconds = cached_adversarial_set(self.original, x, y, data.num_classes, self.attack)
+        self.cost["cost/adversarial_distinct"] = distinct_examples(self.adversarial)
 
     def train_loader(self, data: DataView) -> CombinedLoader:
         forget = data.loader(self.split, self.batch_size())

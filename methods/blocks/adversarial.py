@@ -141,6 +141,14 @@ def adversarial_set(
     return torch.cat(examples), target
 
 
+def distinct_examples(examples: tuple[torch.Tensor, torch.Tensor]) -> int:
+    """How many (x', ȳ) pairs of D̄_f differ. PGD from x (`random_start=False`) is deterministic, so an image
+    attacked twice towards the same target gives the same example twice: with N_adv = 20 and 9 other
+    classes, N̄_f = N_f × N_adv (seed 001 §3) holds only with random starts (the authors' code)."""
+    x, y = examples
+    return len(torch.unique(torch.cat([x.flatten(1), y[:, None].to(x.dtype)], dim=1), dim=0))
+
+
 def cached_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, attack: PGD) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
     """`adversarial_set(model, x, y, num_classes, attack)`, made once and cached under `$UNLEARNBENCH_HOME/adversarial/`.
 

@@ -73,6 +73,14 @@ def test_importance_penalty_is_the_weighted_squared_distance():
     assert importance_penalty(reference, reference, weights) == 0
 
 
+@pytest.mark.parametrize(("random_start", "targets", "distinct"), [(False, "per_image", 8), (True, "per_image", 8 * 20), (True, "per_example", 8 * 20)])
+def test_the_record_counts_the_distinct_adversarial_examples(digits, random_start, targets, distinct):
+    """Without a random start, the 20 examples of an image towards one target are one example 20 times."""
+    attack = {"n_adv": 20, "steps": 2, "random_start": random_start, "targets": targets}
+    record = run(Adv(attack=attack, budget={"max_epochs": 1}), RandomInstances(k=8), Pretrained(), progress=False)
+    assert record["timings"]["cost/adversarial_distinct"] == distinct
+
+
 @pytest.mark.parametrize("method_class", [Adv, AdvImp])
 @pytest.mark.parametrize("goal", ["misclassify", "relabel"])
 def test_method_reaches_its_stop_target(method_class, goal):
