@@ -21,6 +21,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import DataLoader
 
 from benchmark.metrics.accuracy import evaluate_accuracy
 from benchmark.metrics.curves import CURVE_SPLITS
@@ -194,15 +196,31 @@ class BestState(pl.Callback):
             pl_module.model.load_state_dict(self._state)
 
 
+BN_SAMPLES = 5000
+"""Retain images `batchnorm="reestimate"` re-estimates the running statistics on (issue 16's diagnostic: 5,000)."""
+
+
 class BatchNormMode(pl.Callback):
     """`batchnorm="frozen"`: BatchNorm layers stay in evaluation mode while the method trains (running statistics
-    used, never updated; their affine weights still train). `"train"` (the authors' code): Lightning's train mode."""
+    used, never updated; their affine weights still train). `"train"` (the authors' code): Lightning's train mode.
+    `"reestimate"`: train mode, then, once training ends (after any best-state choice), the running statistics are
+    recomputed on `BN_SAMPLES` retain images of a seeded draw (the same rows on every process) by
+    `torch.optim.swa_utils.update_bn`: the plain average of the per-batch statistics of batches of 250, and
+    nothing else changes."""
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if pl_module.batchnorm == "frozen":
             for module in pl_module.model.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if pl_module.batchnorm == "reestimate":
+            retain = pl_module.data["retain"]
+            rows = torch.randperm(len(retain), generator=torch.Generator().manual_seed(0))[:BN_SAMPLES].sort().values
+            subset = retain.subset(rows)
+            loader = DataLoader(subset, batch_size=250, collate_fn=getattr(subset, "collate_fn", None))  # 5,000 = 20 equal batches
+            update_bn(loader, pl_module.model, device=pl_module.device)
 
 
 class EpochOfTotal(pl.Callback):

@@ -36,7 +36,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
-from benchmark.callbacks import BatchNormMode, CostMeter, Curves, EpochOfTotal, StopCriterion
+from benchmark.callbacks import BN_SAMPLES, BatchNormMode, CostMeter, Curves, EpochOfTotal, StopCriterion
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.registry import Registry
 from benchmark.core.validation import check_fields, checked
@@ -44,7 +44,7 @@ from benchmark.metrics.evaluator import Evaluator
 from datamodules.access import FORGET_ONLY, DataAccess, DataView
 
 StopTarget = Literal["none", "misclassify", "relabel"]
-BatchNormModeName = Literal["train", "frozen"]
+BatchNormModeName = Literal["train", "frozen", "reestimate"]
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root: `defaults` paths are relative to it."""
 
@@ -260,13 +260,17 @@ class UnlearningMethod(pl.LightningModule):
         Args:
             optimizer: the optimizer of the unlearning (`class_path` and `init_args`, as LightningCLI's).
             budget: epochs, batch size and stop criterion.
-            batchnorm: BatchNorm's mode while unlearning: `train` (batch statistics, as the authors' code) or
-                `frozen` (running statistics, not updated; affine weights still train).
+            batchnorm: BatchNorm's mode while unlearning: `train` (batch statistics, as the authors' code),
+                `frozen` (running statistics, not updated; affine weights still train) or `reestimate` (`train`,
+                then the running statistics re-estimated on `BN_SAMPLES` retain images, seeded: a diagnostic
+                that lets a method without retain access see that many retain images, `BatchNormMode`).
         """
         super().__init__()
         self.optimizer_spec = optimizer_spec(optimizer)
         self.budget = _merge(Budget(), budget)
         self.batchnorm = batchnorm
+        if batchnorm == "reestimate" and self.data_access.retain == "none":
+            self.data_access, self.retain_subset_size = DataAccess(forget=self.data_access.forget, retain="subset"), BN_SAMPLES
         own = {"optimizer": optimizer, "budget": budget, "batchnorm": batchnorm}
         init_args = self.__dict__.pop("_init_args") if "_init_args" in self.__dict__ else own
         self._init_kwargs = dict(init_args)
@@ -329,7 +333,7 @@ class UnlearningMethod(pl.LightningModule):
     def configure_callbacks(self) -> list[pl.Callback]:
         """The shared callbacks (cost, stop criterion, BatchNorm mode, curves); a method may add its own."""
         curves = getattr(self, "evaluation", None) is not None and self.evaluation.curves
-        return [CostMeter(), StopCriterion(), BatchNormMode(), EpochOfTotal(), *([Curves()] if curves else [])]
+        return [BatchNormMode(), CostMeter(), StopCriterion(), EpochOfTotal(), *([Curves()] if curves else [])]  # (re-estimation counted in the cost)
 
     # ---- what a method implements ----
     def prepare(self, data: DataView) -> None:
