@@ -32,6 +32,7 @@ class Retrain(UnlearningMethod):
     def attach(self, original: nn.Module, data: DataView, pretrained: Pretrained, evaluator: Evaluator) -> None:
         super().attach(original, data, pretrained, evaluator)
         self.recipe = RECIPES.get(pretrained.recipe_name(data.info.name))
+        self.train_augment = self.recipe.augment  # (the scenario applies it instead of the dataset's)
         self.cache_file = cache_path(pretrained, data.info.name, data.request_hash)
         fresh = build_model(pretrained.arch, data.info, pretrained.seed)
         self.cached = load_checkpoint(self.cache_file, fresh) if self.cache_file.exists() else None

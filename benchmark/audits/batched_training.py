@@ -75,7 +75,8 @@ def train_models(
         raise UnlearnBenchError(f"batched shadow training does not support batch norm ({arch}); use a model without it")
     images, labels = dataset.images.to(device), dataset.targets.to(device)
     orders = data_orders(len(labels), seeds, epochs).to(device)
-    augment = AUGMENTATIONS.get(info.train_augment) if info.train_augment else None
+    augment_name = recipe.augment or info.train_augment  # (as `Retrain`'s: the recipe's, else the dataset's)
+    augment = AUGMENTATIONS.get(augment_name) if augment_name else None
     pixels = (lambda x: x.float().div(255)) if images.dtype == torch.uint8 else (lambda x: x.float())
     steps = math.ceil(len(labels) / recipe.batch_size)
     if batched:

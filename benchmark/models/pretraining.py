@@ -29,7 +29,8 @@ from datamodules.requests import content_hash
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model is trained from scratch: optimizer, learning rate, schedule, epochs, batch size."""
+    """How a model is trained from scratch: optimizer, learning rate, schedule, epochs, batch size, and the
+    batch augmentation (`augment`, a name of `datamodules.datasets.augment`; None: the dataset's `train_augment`)."""
 
     epochs: int
     batch_size: int
@@ -38,6 +39,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 0.0
     schedule: Literal["constant", "cosine"] = "cosine"
+    augment: str | None = None
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
@@ -83,7 +85,8 @@ def build_model(arch: str, info: DatasetInfo, seed: int) -> Classifier:
 
 def cache_path(pretrained: Pretrained, dataset: str, request_hash: str) -> Path:
     recipe_name = pretrained.recipe_name(dataset)
-    key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": asdict(RECIPES.get(recipe_name)), "seed": pretrained.seed, "request": request_hash}
+    fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k != "augment" or v is not None}  # (the keys from before `augment`)
+    key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": fields, "seed": pretrained.seed, "request": request_hash}
     return home() / "checkpoints" / dataset / pretrained.arch / f"{recipe_name}-seed{pretrained.seed}-{content_hash(key)[:16]}.pt"
 
 

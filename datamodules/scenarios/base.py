@@ -194,9 +194,11 @@ class UnlearningScenario(pl.LightningDataModule):
         return [self.eval_loader(name) for name in self.eval_split_names]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Apply the dataset's training augmentation, on the device, to training batches of the scenario's
-        splits only (not to data a method generated itself, such as adversarial examples)."""
-        name = self.info.train_augment
+        """Apply the dataset's training augmentation (or the training module's own `train_augment`, e.g. a
+        pretraining recipe's), on the device, to training batches of the scenario's splits only (not to data a
+        method generated itself, such as adversarial examples)."""
+        name = getattr(self.trainer.lightning_module, "train_augment", None) if self.trainer is not None else None
+        name = name or self.info.train_augment
         if name is None or self.trainer is None or not self.trainer.training:
             return batch
         augment = AUGMENTATIONS.get(name)

@@ -26,3 +26,20 @@ def test_every_augmentation_keeps_shape():
     x = torch.rand(4, 3, 32, 32)
     for name in AUGMENTATIONS.names():
         assert AUGMENTATIONS.get(name)(x).shape == x.shape
+
+
+def test_a_training_module_may_bring_its_own_augmentation():
+    """A pretraining recipe's `augment` (Retrain's `train_augment`) replaces the dataset's; evaluation is never augmented."""
+    from types import SimpleNamespace
+
+    from datamodules.scenarios import RandomInstances
+
+    scenario = RandomInstances(k=8)
+    scenario.setup()
+    assert scenario.info.train_augment is None
+    x = torch.rand(64, 1, 8, 8)
+    for module, training, changed in ((SimpleNamespace(), True, False), (SimpleNamespace(train_augment="flip"), True, True),
+                                      (SimpleNamespace(train_augment="flip"), False, False)):
+        scenario.trainer = SimpleNamespace(lightning_module=module, training=training)
+        out = scenario.on_after_batch_transfer({"retain": [x, torch.zeros(64)]}, 0)["retain"][0]
+        assert (not torch.equal(out, x)) == changed
