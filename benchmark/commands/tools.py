@@ -16,7 +16,7 @@ from benchmark.models import list_models
 from benchmark.models.pretraining import RECIPES, Pretrained
 from benchmark.reports.aggregate import TABLE_METRICS, aggregate_folder
 from benchmark.reports.tables import align, is_fraction
-from benchmark.suites import run_suite
+from benchmark.suites import analyze_suite, run_suite
 from datamodules.datasets import DATASETS, list_datasets, load_dataset
 from datamodules.requests import ForgetRequest
 from datamodules.scenarios import NothingForgotten, RandomInstances, WholeClasses
@@ -172,4 +172,25 @@ def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None,
 
 
 TOOLS["suite"] = _command(suite)
+
+
+def analyses(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
+             arch: str | None = None, results_dir: str | None = None, out: str | None = None, figures: bool = True) -> str:
+    """Seed 000's qualitative analyses (label pattern, layer-wise CKA, class clusters, D_f's place between them) over
+    a suite's finished runs, as a table under leaderboard/suites/ (`benchmark/suites/analyses.py` says what each is).
+
+    Args:
+        name: the suite (run `cli.py suite` with the same grid arguments first).
+        dataset: as `cli.py suite`'s.
+        seeds: as `cli.py suite`'s.
+        ks: as `cli.py suite`'s.
+        arch: as `cli.py suite`'s.
+        results_dir: where the suite's records are (default `$UNLEARNBENCH_HOME/results/suites/<variant>`).
+        out: the Markdown file (default `leaderboard/suites/<variant>-analyses.md`).
+        figures: also the PNG figures of every row's run at the first k and seed, beside the table.
+    """
+    return analyze_suite(name, dataset, seeds, ks, arch, results_dir, out, figures)
+
+
+TOOLS["analyses"] = _command(analyses)
 TOOLS.update(LEADERBOARD_COMMANDS)

@@ -5,12 +5,14 @@ here so that they register, as timm's model modules do.
 """
 
 from benchmark.suites import instancewise  # noqa: F401  (registers its suites)
+from benchmark.suites.analyses import ANALYSIS_METRICS, analysis_measures, analyze_suite
 from benchmark.suites.base import (
     MIA_SAMPLES,
     SUITES,
     Row,
     Suite,
     original,
+    row_run,
     run_continual,
     run_row,
     run_seconds,
@@ -21,5 +23,5 @@ from benchmark.suites.base import (
     write_entries,
 )
 
-__all__ = ["MIA_SAMPLES", "SUITES", "Row", "Suite", "original", "run_continual", "run_row", "run_seconds", "run_suite", "suite_dir", "tables",
+__all__ = ["ANALYSIS_METRICS", "MIA_SAMPLES", "analysis_measures", "analyze_suite", "SUITES", "Row", "Suite", "original", "run_continual", "row_run", "run_row", "run_seconds", "run_suite", "suite_dir", "tables",
            "track_stream", "write_entries"]

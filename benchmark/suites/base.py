@@ -89,12 +89,18 @@ def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
     return Pretrained(arch=suite.arch)
 
 
+def row_run(suite: Suite, row: Row, k: int, seed: int, scenario: RandomInstances | None = None) -> tuple:
+    """The method, scenario (set up; `scenario` when given, the same k and seed) and original of one run of a row."""
+    if scenario is None:
+        scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
+        scenario.setup()
+    return METHODS.get(row.method)(**row.init), scenario, original(suite)
+
+
 def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: Path, progress: bool) -> dict:
     """One run of one row (or its record, when an identical run already wrote one)."""
-    scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
-    scenario.setup()
     config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init}
-    method, pretrained = METHODS.get(row.method)(**row.init), original(suite)
+    method, scenario, pretrained = row_run(suite, row, k, seed)
     done = runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), suite.evaluation)
     return done or runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
 
@@ -163,6 +169,17 @@ def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
             align(["measure", "", *header], lines(suite.companion_metrics, str)))
 
 
+def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
+                  arch: str | None = None) -> tuple[Suite, str]:
+    """The suite with the given grid and its variant's name (`<name>[-<dataset>][-<arch>]`, naming what is not the
+    suite's own), which names its records' folder and its tables."""
+    registered = SUITES.get(name)
+    suite = replace(registered, **{k: tuple(v) if isinstance(v, list) else v for k, v in {"dataset": dataset, "seeds": seeds, "ks": ks, "arch": arch}.items() if v is not None})
+    if any(k < 1 for k in suite.ks) or not suite.seeds:
+        raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
+    return suite, name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch)) if value != default)
+
+
 def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
               results_dir: str | None = None, out: str | None = None, progress: bool | None = None, arch: str | None = None) -> dict:
     """Run a paper table (the modules of `benchmark/suites/`) and write its tables; interrupted suites resume.
@@ -178,13 +195,8 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
             dataset and arch are named when they are not the suite's; their records likewise go to their own folder).
         progress: progress bars (default: when standard error is a terminal).
     """
-    suite = SUITES.get(name)
-    suite = replace(suite, **{k: tuple(v) if isinstance(v, list) else v for k, v in {"dataset": dataset, "seeds": seeds, "ks": ks, "arch": arch}.items() if v is not None})
-    if any(k < 1 for k in suite.ks) or not suite.seeds:
-        raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
+    suite, variant = suite_variant(name, dataset, seeds, ks, arch)
     progress = sys.stderr.isatty() if progress is None else progress
-    registered = SUITES.get(name)
-    variant = name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch)) if value != default)
     folder = suite_dir(variant, results_dir)
     start, records = time.perf_counter(), []
     total = len(suite.ks) * len(suite.seeds) * len(suite.rows)

@@ -8,7 +8,7 @@ import pytest
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
-from benchmark.suites import SUITES, Row, Suite, run_suite
+from benchmark.suites import ANALYSIS_METRICS, SUITES, Row, Suite, analyze_suite, run_suite
 
 TINY = Suite(
     title="tiny", dataset="digits", ks=(8, 12), seeds=(0, 1), arch="small_cnn", evaluation=Evaluation(mia=False),
@@ -123,3 +123,24 @@ def test_the_suites_time_counts_work_shared_through_a_cache_once():
     made = {"timings": {"cost/seconds": 10.0, "cost/reused_seconds": 0.0, "eval/seconds": 2.0}}
     read = {"timings": {"cost/seconds": 9.0, "cost/reused_seconds": 6.0, "eval/seconds": 2.0}}  # 6 s of it made by the run above
     assert run_seconds([made, read]) == 12.0 + 5.0
+
+
+def test_the_analyses_of_a_finished_suite(tiny):
+    """BEFORE compares the original with itself: CKA 1 and pattern 1; every row and k gets every number, and the
+    first k and seed get the figures."""
+    folder, _ = tiny
+    path = analyze_suite("tiny_test_suite", results_dir=str(folder / "runs"), out=str(folder / "tiny-analyses.md"))
+    lines = Path(path).read_text().split("```")[1].strip().splitlines()[2:]
+    assert [line.split("|")[0].strip() for line in lines if line.split("|")[0].strip()] == list(ANALYSIS_METRICS)
+    cells = {(metric, label): line.split("|")[2:] for metric, line in zip([m for m in ANALYSIS_METRICS for _ in range(2)], lines)
+             for label in [line.split("|")[1].strip()]}
+    for metric in ("forget/pattern", "cka/forget_early", "cka/forget_last", "cka/retain_early", "cka/retain_last"):
+        assert [c.strip() for c in cells[(metric, "BEFORE")]] == ["1.00 ± 0.00"] * 2
+    assert all("±" in c for row in cells.values() for c in row)
+    assert (folder / "tiny-analyses-figures" / "k8-seed0" / "FINETUNE" / "cka_retain.png").exists()
+    assert (folder / "tiny-analyses-figures" / "k8-seed0" / "BEFORE" / "tsne_before.png").exists()
+
+
+def test_analyses_need_the_suites_runs(tiny, tmp_path):
+    with pytest.raises(UnlearnBenchError, match="run `python cli.py suite tiny_test_suite` with the same grid first"):
+        analyze_suite("tiny_test_suite", results_dir=str(tmp_path), out=str(tmp_path / "x.md"))
