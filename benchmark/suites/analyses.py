@@ -96,9 +96,11 @@ def analyze_suite(name: str, dataset: str | None = None, seeds: list[int] | None
                 records.append({**record.to_dict(), "metrics": analysis_measures(model.eval(), before, scenario)})
                 if figures and (k, seed) == (suite.ks[0], suite.seeds[0]):
                     where = figure_root / f"k{k}-seed{seed}" / row.label.replace("+", "_")
-                    write_run_figures(record.method, model, before, scenario, where, seed)
-                    if row.method == "Original":
+                    if row.method == "Original":  # (its other figures compare the original with itself)
+                        where.mkdir(parents=True, exist_ok=True)
                         tsne_figure(before, scenario, where / "tsne_before.png", method="before unlearning", seed=seed)
+                    else:
+                        write_run_figures(record.method, model, before, scenario, where, seed)
                 print(f"{row.label} k={k} seed={seed} analysed", file=sys.stderr, flush=True)
     main, _ = tables(replace(suite, main_metrics=ANALYSIS_METRICS, companion_metrics=()), records)
     checkpoint = original(suite).checkpoint
