@@ -47,19 +47,37 @@ def rank(track: Track, entries: list[dict]) -> list[dict]:
         rows.append({"method": entry["method"], "entry": entry, "reference": entry["method"] in track.references,
                      "avg_gap": finite(row["avg_gap"]), "avg_gap_std": finite(row["avg_gap_std"]), "n": row["n"],
                      "diverged": len(row["diverged"]), "metrics": entry["metrics"], "notes": notes, "rank": None})
-    rows.sort(key=lambda r: (r["avg_gap"] is None, r["avg_gap"] if r["avg_gap"] is not None else 0.0, r["method"]))
+    if track.ranking.rule == "goal":
+        rows.sort(key=lambda r: _goal_key(track, r))
+        rankable = [r for r in rows if _goal_key(track, r)[0] < 2]
+    else:
+        rows.sort(key=lambda r: (r["avg_gap"] is None, r["avg_gap"] if r["avg_gap"] is not None else 0.0, r["method"]))
+        rankable = [r for r in rows if r["avg_gap"] is not None]
     position = 0
     for row in rows:
-        if not row["reference"] and row["avg_gap"] is not None:
+        if not row["reference"] and row in rankable:
             position += 1
             row["rank"] = position
     return rows
+
+
+def _goal_key(track: Track, row: dict) -> tuple:
+    """The `goal` rule's order: 0 = at the goal in every run, 1 = not, 2 = unrankable (a value missing or a run diverged);
+    then the keep metrics' means, higher first."""
+    ranking, metrics = track.ranking, row["metrics"]
+    values = (metrics.get(ranking.goal_metric) or {}).get("values") or []
+    keep = [(metrics.get(m) or {}).get("mean") for m in ranking.keep_metrics]
+    if row["diverged"] or not values or None in values or None in keep:
+        return (2, (), row["method"])
+    return (0 if all(v == ranking.goal_value for v in values) else 1, tuple(-k for k in keep), row["method"])
 
 
 def ranking_note(track: Track, rows: list[dict]) -> str | None:
     """What the gap-to-reference ranking rewards on this track, from its own numbers: closeness to the reference on
     every gap metric, not forgetting as such. Said when the reference itself keeps most of D_f and a row that
     forgets nothing (the Original reference) would beat ranked methods."""
+    if track.ranking.rule != "avg_gap":
+        return None
     by_method = {row["method"]: row for row in rows}
     reference, original = by_method.get(track.ranking.reference), by_method.get("Original")
     metric = next((m for m in ("forget/acc", "forgotten/acc") if m in track.ranking.gap_metrics), None)
@@ -119,12 +137,23 @@ def protocol_lines(track: Track) -> list[str]:
         f"dataset `{track.dataset}`; original model `{p['arch']}`, recipe `{p.get('recipe')}`, pretraining seed {p.get('seed', 0)}, "
         f"weights sha256 `{(p['sha256'] or 'unstamped')[:16]}`",
         f"scenario {_scenario_text(track)}; seeds and request hashes {requests}",
-        f"ranking: average over {gap} of the gap to {track.ranking.reference} (|m − m_{track.ranking.reference}| per seed, averaged over "
-        f"the seeds; in {percent}), lower is better; {' and '.join(track.references)} are references, not ranked; "
-        f"rows with a null gap (a diverged run) are listed last, unranked",
+        _ranking_text(track, gap, percent),
         f"values: mean ± sample std over {len(track.runs)} seeds, accuracies and attack scores in %, `cost/seconds` in seconds; "
         f"{NULL} = not measured (a diverged model has no accuracy); `verify` tolerance {track.tolerance} (absolute, per value)",
     ]
+
+
+def _ranking_text(track: Track, gap: str, percent: str) -> str:
+    r, references = track.ranking, " and ".join(track.references)
+    average = f"average over {gap} of the gap to {r.reference} (|m − m_{r.reference}| per seed, averaged over the seeds; in {percent})"
+    if r.rule == "goal":
+        goal = f"{100 * r.goal_value:g} %" if is_fraction(r.goal_metric) else f"{r.goal_value:g}"
+        keep = ", then ".join(f"`{m}`" for m in r.keep_metrics)
+        return (f"ranking: the paper's goal — first the rows with `{r.goal_metric}` = {goal} in every run, then the others, each by "
+                f"mean {keep}, higher first; {references} are references, not ranked; rows with a diverged run or a missing "
+                f"value are listed last, unranked; the avg gap column is the {average}, shown, not ranked by")
+    return (f"ranking: {average}, lower is better; {references} are references, not ranked; "
+            f"rows with a null gap (a diverged run) are listed last, unranked")
 
 
 # ---- README.md ----

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LEADERBOARD = ROOT / "leaderboard"
 """The repository's leaderboard folder: `tracks/`, `entries/<track>/`, the generated README.md and index.html."""
 
-RANKING_RULES = ("avg_gap",)
+RANKING_RULES = ("avg_gap", "goal")
 KINDS = ("single", "continual")
 DEFAULT_TOLERANCE = 0.02
 
@@ -43,11 +43,22 @@ class TrackError(UnlearnBenchError):
 
 @dataclass(frozen=True)
 class Ranking:
-    """How rows are ordered: `avg_gap` = mean over `gap_metrics` of the per-seed |m − m_reference|, lower is better."""
+    """How rows are ordered. `avg_gap`: mean over `gap_metrics` of the per-seed |m − m_reference|, lower is better.
+    `goal` (a paper's own criterion, e.g. seed 000's "misclassify D_f, keep D_r and D_test"): first the rows whose
+    `goal_metric` equals `goal_value` in every run, then the others; within each, higher means of `keep_metrics`
+    first, compared in their order. The gap to the reference is shown under both rules."""
 
     rule: str = "avg_gap"
     reference: str = REFERENCE
     gap_metrics: tuple[str, ...] = AVG_GAP_METRICS
+    goal_metric: str = "forget/acc"
+    goal_value: float = 0.0
+    keep_metrics: tuple[str, ...] = ("retain/acc", "test/acc")
+
+    def protocol(self) -> dict:
+        """What the ranking is (`Track.protocol`); the goal's fields only under the `goal` rule."""
+        goal = {"goal_metric": self.goal_metric, "goal_value": self.goal_value, "keep_metrics": list(self.keep_metrics)} if self.rule == "goal" else {}
+        return {"rule": self.rule, "reference": self.reference, "gap_metrics": list(self.gap_metrics), **goal}
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,7 @@ class Track:
         pretrained = {k: v for k, v in self.pretrained.items() if k != "checkpoint"}  # where the weights are is not what they are
         protocol = {"dataset": self.dataset, "pretrained": pretrained, "scenario": self.scenario, "runs": list(self.runs),
                     "evaluation": self.evaluation, "metrics": list(self.metrics), "tolerance": self.tolerance,
-                    "ranking": {"rule": self.ranking.rule, "reference": self.ranking.reference, "gap_metrics": list(self.ranking.gap_metrics)}}
+                    "ranking": self.ranking.protocol()}
         return {**protocol, "kind": self.kind} if self.kind != "single" else protocol
 
     @property
@@ -167,6 +178,13 @@ def parse_track(data: object, path: Path | None = None) -> Track:
     ranking = dict(data.get("ranking") or {})
     if ranking.get("rule", "avg_gap") not in RANKING_RULES:
         raise TrackError(f"{where}: ranking rule '{ranking['rule']}' unknown; known: {', '.join(RANKING_RULES)}")
+    unknown = sorted(set(ranking) - {"rule", "reference", "gap_metrics", "goal_metric", "goal_value", "keep_metrics"})
+    if unknown or (ranking.get("rule") != "goal" and {"goal_metric", "goal_value", "keep_metrics"} & set(ranking)):
+        raise TrackError(f"{where}: ranking keys {unknown or sorted({'goal_metric', 'goal_value', 'keep_metrics'} & set(ranking))} "
+                         f"{'unknown' if unknown else 'belong to the goal rule'}; a ranking has rule, reference, gap_metrics "
+                         "and, under rule goal, goal_metric, goal_value, keep_metrics")
+    if not isinstance(ranking.get("goal_value", 0.0), (int, float)) or isinstance(ranking.get("goal_value"), bool):
+        raise TrackError(f"{where}: ranking goal_value must be a number")
     evaluation = dict(data.get("evaluation") or {})
     try:
         Evaluation(**evaluation)
@@ -183,7 +201,8 @@ def parse_track(data: object, path: Path | None = None) -> Track:
         runs=tuple(dict(run) for run in runs), evaluation=evaluation,
         metrics=tuple(data.get("metrics") or ("forget/acc", "retain/acc", "test/acc", "mia/svm_asr", "cost/seconds")),
         ranking=Ranking(rule=ranking.get("rule", "avg_gap"), reference=ranking.get("reference", REFERENCE),
-                        gap_metrics=tuple(ranking.get("gap_metrics") or AVG_GAP_METRICS)),
+                        gap_metrics=tuple(ranking.get("gap_metrics") or AVG_GAP_METRICS),
+                        **{k: tuple(v) if isinstance(v, list) else v for k, v in ranking.items() if k in ("goal_metric", "goal_value", "keep_metrics")}),
         references=tuple(data.get("references") or ("Original", "Retrain")), tolerance=float(tolerance), kind=data.get("kind", "single"), path=path,
     )
 

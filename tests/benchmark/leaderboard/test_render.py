@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from benchmark.leaderboard.entries import write_entry
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.leaderboard.entries import load_entries, write_entry
 from benchmark.leaderboard.render import rank, render
 from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks, load_track
-from benchmark.leaderboard.entries import load_entries
 from tests.benchmark.leaderboard.conftest import fake_record, track_data, write_track
 
 RUNS = [{"seed": 0, "request": "a" * 64}, {"seed": 1, "request": "b" * 64}]
@@ -39,6 +39,33 @@ def test_rows_follow_the_ranking_rule_and_references_are_listed_unranked(filled)
     assert [r["rank"] for r in rows] == [None, 1, None, 2, None]
     assert rows[1]["avg_gap"] == pytest.approx(0.01) and rows[2]["avg_gap"] == pytest.approx(0.05)
     assert rows[4]["avg_gap"] is None and rows[4]["notes"] == ["diverged in 1/2 runs"]
+
+
+def test_the_goal_rule_ranks_the_rows_at_the_goal_first_then_by_what_they_keep(leaderboard):
+    """Seed 000's criterion: D_f misclassified in every run first, then D_r, then D_test; the gap is still shown."""
+    ranking = {"rule": "goal", "reference": "Retrain", "goal_metric": "forget/acc", "goal_value": 0.0, "keep_metrics": ["retain/acc", "test/acc"]}
+    track = write_track(leaderboard, track_data("goal", RUNS, ranking=ranking))
+    rows = {"Retrain": (0.9, 1.0, 0.95), "Original": (1.0, 1.0, 0.96), "Keeps": (0.0, 0.6, 0.5), "KeepsLess": (0.0, 0.6, 0.4),
+            "Collapses": (0.0, 0.1, 0.1), "NotThere": ((0.0, 0.25), 0.9, 0.9)}
+    for method, (forget, retain, test) in rows.items():
+        forgets = forget if isinstance(forget, tuple) else (forget, forget)
+        records = [fake_record(method, r["seed"], r["request"], {"forget/acc": forgets[i], "retain/acc": retain, "test/acc": test, "mia/svm_asr": 0.5})
+                   for i, r in enumerate(RUNS)]
+        write_entry(track, method, records, leaderboard=leaderboard)
+    ranked = rank(track, load_entries(track, leaderboard))
+    assert [(r["method"], r["rank"]) for r in ranked if not r["reference"]] == [("Keeps", 1), ("KeepsLess", 2), ("Collapses", 3), ("NotThere", 4)]
+    assert all(r["avg_gap"] is not None for r in ranked)
+    render(leaderboard)
+    assert "ranking: the paper's goal — first the rows with `forget/acc` = 0 % in every run" in (leaderboard / "README.md").read_text()
+    plain = write_track(leaderboard, track_data("plain", RUNS))
+    assert "goal_metric" not in plain.protocol()["ranking"]  # the avg_gap tracks' hashes do not change
+
+
+@pytest.mark.parametrize(("ranking", "message"), [({"rule": "avg_gap", "goal_value": 0.0}, "belong to the goal rule"),
+                                                  ({"rule": "goal", "goal": 0.0}, "unknown")])
+def test_a_bad_ranking_is_one_line(leaderboard, ranking, message):
+    with pytest.raises(UnlearnBenchError, match=message):
+        write_track(leaderboard, track_data("bad", RUNS, ranking=ranking))
 
 
 def test_only_a_missing_value_the_table_shows_is_noted(filled):
