@@ -38,7 +38,14 @@ from benchmark.metrics.representations import (
     predictions,
 )
 from benchmark.models.pretraining import build_model, load_checkpoint
-from benchmark.suites.base import original, row_run, suite_dir, suite_variant, tables
+from benchmark.suites.base import (
+    original,
+    records_variant,
+    row_run,
+    suite_dir,
+    suite_variant,
+    tables,
+)
 
 ANALYSIS_METRICS = ("forget/pattern", "cka/forget_early", "cka/forget_last", "cka/retain_early", "cka/retain_last",
                     "retain/silhouette", "forget/boundary")
@@ -76,7 +83,7 @@ def analyze_suite(name: str, dataset: str | None = None, seeds: list[int] | None
     suite, variant = suite_variant(name, dataset, seeds, ks, arch)
     if suite.k_cl:
         raise UnlearnBenchError(f"suite {name} is continual; analyze its steps one by one with `cli.py analyze RECORD`")
-    folder, start = suite_dir(variant, results_dir), runner.obtain_original
+    folder, start = suite_dir(records_variant(suite, name, variant), results_dir), runner.obtain_original
     target = Path(out) if out else Path("leaderboard") / "suites" / f"{variant}-analyses.md"
     figure_root = target.with_suffix("").with_name(f"{target.stem}-figures")
     records = []
@@ -93,7 +100,7 @@ def analyze_suite(name: str, dataset: str | None = None, seeds: list[int] | None
                 before = start(scenario, pretrained, progress=False).eval()
                 model = build_model(pretrained.arch, scenario.info, 0)
                 load_checkpoint(path.with_suffix(".pt"), model)
-                records.append({**record.to_dict(), "metrics": analysis_measures(model.eval(), before, scenario)})
+                records.append({**record.to_dict(), "metrics": analysis_measures(model.eval(), before, scenario), "row": row.label})
                 if figures and (k, seed) == (suite.ks[0], suite.seeds[0]):
                     where = figure_root / f"k{k}-seed{seed}" / row.label.replace("+", "_")
                     if row.method == "Original":  # (its other figures compare the original with itself)

@@ -68,6 +68,9 @@ class Suite:
     suite's one track takes its runs at the track's step, and its stream is the track's for every seed."""
     main_metrics: tuple[str, ...] = ("forget/acc", "retain/acc", "test/acc")
     companion_metrics: tuple[str, ...] = ("rt/epochs", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "cost/seconds")
+    records: str | None = None
+    """The suite whose records folder this one shares: a run of the same method, hyperparameters, original, request,
+    seed and evaluation is read back from it, not repeated (e.g. Table 1's train-mode runs in a BatchNorm-mode table)."""
 
 
 SUITES: Registry[Suite] = Registry("suite")
@@ -137,7 +140,7 @@ def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool, le
             steps_run = run_stream(METHODS.get(row.method)(**row.init), stream, original(suite, leaderboard), seed=seed, steps=steps,
                                    results_dir=str(results_dir / row.label), progress=progress, config=config, evaluation=suite.evaluation,
                                    measured_steps={k // suite.k_cl for k in suite.ks})
-            records += [{**r, "config": {**r["config"], **config}} for r in steps_run if r["scenario"]["k"] in suite.ks]
+            records += [{**r, "config": {**r["config"], **config}, "row": row.label} for r in steps_run if r["scenario"]["k"] in suite.ks]
             seconds += run_seconds(steps_run)
             print(f"{row.label} seed={seed}: {steps} steps done", file=sys.stderr, flush=True)
     return records, seconds
@@ -155,13 +158,17 @@ def _cell(row: dict | None, metric: str) -> str:
 
 
 def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
-    """The paper's layout (row groups per split, a row per method, a column per k) and the companion table."""
-    with_cost = [{**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")},
-                  "scenario": {k: v for k, v in r["scenario"].items() if k != "stream"}} for r in records]  # a stream per seed
-    by = {(row["method"], row["scenario"]["k"]): row for row in aggregate(with_cost)}
+    """The paper's layout (row groups per split, a row per suite row, a column per k) and the companion table, from
+    `records` tagged with their row's label (`row`)."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for r in records:
+        with_cost = {**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")},
+                     "scenario": {k: v for k, v in r["scenario"].items() if k != "stream"}}  # (a stream per seed)
+        groups.setdefault((r["row"], r["scenario"]["k"]), []).append(with_cost)
+    by = {key: aggregate(group)[0] for key, group in groups.items()}
 
     def lines(metrics: tuple[str, ...], title) -> list[list[str]]:
-        return [[title(m) if i == 0 else "", row.label, *(_cell(by.get((row.method, k)), m) for k in suite.ks)]
+        return [[title(m) if i == 0 else "", row.label, *(_cell(by.get((row.label, k)), m) for k in suite.ks)]
                 for m in metrics for i, row in enumerate(suite.rows)]
 
     header = [f"k = {k}" for k in suite.ks]
@@ -178,6 +185,11 @@ def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None
     if any(k < 1 for k in suite.ks) or not suite.seeds:
         raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
     return suite, name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch)) if value != default)
+
+
+def records_variant(suite: Suite, name: str, variant: str) -> str:
+    """The name of the records folder of a suite variant: its own, or that of the suite it shares records with."""
+    return (suite.records or name) + variant[len(name):]
 
 
 def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
@@ -197,7 +209,7 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     """
     suite, variant = suite_variant(name, dataset, seeds, ks, arch)
     progress = sys.stderr.isatty() if progress is None else progress
-    folder = suite_dir(variant, results_dir)
+    folder = suite_dir(records_variant(suite, name, variant), results_dir)
     start, records = time.perf_counter(), []
     total = len(suite.ks) * len(suite.seeds) * len(suite.rows)
     if suite.k_cl:
@@ -206,7 +218,7 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
         for k in suite.ks:
             for seed in suite.seeds:
                 for row in suite.rows:
-                    records.append(run_row(suite, name, row, k, seed, folder, progress))
+                    records.append({**run_row(suite, name, row, k, seed, folder, progress), "row": row.label})
                     print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     if not suite.k_cl:
         seconds = run_seconds(records)
@@ -235,7 +247,7 @@ def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = 
         tracks = {k: load_track(suite.track.format(k=k), leaderboard) for k in suite.ks}
     for k, track in tracks.items():
         for row in suite.rows:
-            runs = [r for r in records if r["method"] == row.method and r["scenario"]["k"] == k]
+            runs = [r for r in records if r["row"] == row.label and r["scenario"]["k"] == k]
             if sorted(r["seed"] for r in runs) != track.seeds:
                 print(f"no entry for {row.label} on {track.name}: the suite ran seeds {sorted(r['seed'] for r in runs)}, the track has {track.seeds}", file=sys.stderr)
                 continue

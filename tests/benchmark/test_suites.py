@@ -1,6 +1,7 @@
 """`cli.py suite`: a paper table over k × seeds × rows, in the paper's layout, resumable."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,15 @@ import pytest
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
-from benchmark.suites import ANALYSIS_METRICS, SUITES, Row, Suite, analyze_suite, run_suite
+from benchmark.suites import (
+    ANALYSIS_METRICS,
+    SUITES,
+    Row,
+    Suite,
+    analyze_suite,
+    run_suite,
+)
+from benchmark.suites.base import records_variant
 
 TINY = Suite(
     title="tiny", dataset="digits", ks=(8, 12), seeds=(0, 1), arch="small_cnn", evaluation=Evaluation(mia=False),
@@ -144,3 +153,18 @@ def test_the_analyses_of_a_finished_suite(tiny):
 def test_analyses_need_the_suites_runs(tiny, tmp_path):
     with pytest.raises(UnlearnBenchError, match="run `python cli.py suite tiny_test_suite` with the same grid first"):
         analyze_suite("tiny_test_suite", results_dir=str(tmp_path), out=str(tmp_path / "x.md"))
+
+
+def test_a_suite_sharing_anothers_records_reruns_only_its_new_rows_and_keeps_rows_of_one_method_apart(tiny):
+    """A BatchNorm-mode table beside Table 1: the train-mode row is read back, the frozen row runs, each gets its cells."""
+    folder, result = tiny
+    frozen = Row("FINETUNE (BN frozen)", "FineTune", {"budget": {"max_epochs": 1}, "batchnorm": "frozen"})
+    SUITES.register("tiny_bn_test_suite")(replace(TINY, records="tiny_test_suite", ks=(8,), rows=(TINY.rows[1], frozen)))
+    assert records_variant(SUITES.get("tiny_bn_test_suite"), "tiny_bn_test_suite", "tiny_bn_test_suite-digits") == "tiny_test_suite-digits"
+    shared = run_suite("tiny_bn_test_suite", results_dir=str(folder / "runs"), out=str(folder / "bn.md"), progress=False)
+    before = {r["path"]: r["created"] for r in result["records"]}
+    read_back = [r for r in shared["records"] if r["row"] == "FINETUNE"]
+    assert len(read_back) == 2 and all(before[r["path"]] == r["created"] for r in read_back)
+    assert [r["hparams"]["batchnorm"] for r in shared["records"] if r["row"] == frozen.label] == ["frozen", "frozen"]
+    lines = (folder / "bn.md").read_text().split("```")[1].strip().splitlines()[2:]
+    assert [line.split("|")[1].strip() for line in lines] == ["FINETUNE", frozen.label] * 3
