@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.registry import Registry
@@ -23,6 +26,7 @@ from benchmark.experiment import runner
 from benchmark.experiment.continual import run_stream, write_stream
 from benchmark.leaderboard.entries import write_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks, load_track
+from benchmark.metrics.accuracy import evaluate_accuracy
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from benchmark.reports.aggregate import aggregate
@@ -187,6 +191,33 @@ def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None
     return suite, name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch)) if value != default)
 
 
+def original_summary(suite: Suite) -> str:
+    """How the original fits before unlearning (seed 000's lesson: a saturated original leaves gradient ascent nothing
+    to work with): its train and test accuracy, and per k its mean cross-entropy and median true-class probability
+    on D_f, averaged over the suite's seeds."""
+    pretrained, parts, train = original(suite), [], None
+    for k in suite.ks:
+        losses, medians = [], []
+        for seed in suite.seeds:
+            scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
+            scenario.setup()
+            model = runner.obtain_original(scenario, pretrained, progress=False).eval()
+            device = next(model.parameters()).device
+            if train is None:
+                sizes = {name: len(scenario.splits[name]) for name in ("forget", "retain")}
+                accuracy = {name: evaluate_accuracy(model, scenario.eval_loader(name, shard=False), scenario.info.num_classes, device)
+                            for name in ("forget", "retain", "test")}
+                train = (sum(sizes[n] * accuracy[n] for n in sizes) / sum(sizes.values()), accuracy["test"])
+            with torch.no_grad():
+                outputs = [(model(x.to(device)), y.to(device)) for x, y, *_ in scenario.eval_loader("forget", shard=False)]
+            logits, labels = torch.cat([o for o, _ in outputs]), torch.cat([y for _, y in outputs])
+            losses.append(float(F.cross_entropy(logits, labels)))
+            medians.append(float(logits.softmax(1).gather(1, labels[:, None]).median()))
+        parts.append(f"k = {k}: mean CE {sum(losses) / len(losses):.2g}, median p_y {sum(medians) / len(medians):.6f}")
+    return (f"The original before unlearning: train accuracy {100 * train[0]:.2f} %, test {100 * train[1]:.2f} %; on D_f (mean over "
+            f"the seeds) {'; '.join(parts)}.")
+
+
 def records_variant(suite: Suite, name: str, variant: str) -> str:
     """The name of the records folder of a suite variant: its own, or that of the suite it shares records with."""
     return (suite.records or name) + variant[len(name):]
@@ -225,8 +256,9 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     main, companion = tables(suite, records)
     entries = write_entries(suite, records) if suite.track and suite == replace(SUITES.get(name), seeds=suite.seeds, ks=suite.ks) else []
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
+    summary = "" if suite.k_cl else f"{original_summary(suite)}\n\n"
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
-            f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\nProduced by `{command}`: its runs took {seconds:.0f} s in all (unlearning and evaluation, summed over the runs' records, whichever invocation of this resumable command ran them); this invocation {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
+            f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\n{summary}Produced by `{command}`: its runs took {seconds:.0f} s in all (unlearning and evaluation, summed over the runs' records, whichever invocation of this resumable command ran them); this invocation {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
     target = Path(out) if out else Path("leaderboard") / "suites" / f"{variant}.md"
     atomic_write_bytes(target, text.encode())
     print(text)

@@ -36,8 +36,8 @@ def tiny(tmp_path_factory):
 def test_paper_layout_with_mean_and_std_over_seeds(tiny):
     folder, result = tiny
     text = (folder / "tiny.md").read_text()
-    header = next(line for line in text.splitlines() if "k = 8" in line)
-    assert [cell.strip() for cell in header.split("|")[2:]] == ["k = 8", "k = 12"]
+    columns = next(line for line in text.splitlines() if "k = 8" in line and "|" in line)
+    assert [cell.strip() for cell in columns.split("|")[2:]] == ["k = 8", "k = 12"]
     lines = text.split("```")[1].strip().splitlines()[2:]
     assert [line.split("|")[0].strip() for line in lines] == ["D_f (↓)", "", "D_r (↑)", "", "D_test (↑)", ""]
     assert [line.split("|")[1].strip() for line in lines] == ["BEFORE", "FINETUNE"] * 3
@@ -46,6 +46,9 @@ def test_paper_layout_with_mean_and_std_over_seeds(tiny):
     mean, std = (sum(values) / 2, abs(values[0] - values[1]) / 2 ** 0.5)
     assert f"{mean:.2f} ± {std:.2f}" in lines[3]
     assert "python cli.py suite" in text
+    header = next(line for line in text.splitlines() if line.startswith("The original before unlearning"))
+    before_test = next(r for r in result["records"] if r["method"] == "Original")["metrics"]["test/acc"]
+    assert f"test {100 * before_test:.2f} %" in header and "k = 8: mean CE" in header and "k = 12: mean CE" in header
 
 
 def test_an_interrupted_suite_resumes_without_rerunning(tiny):
