@@ -156,7 +156,7 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
 
 def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
           arch: str | None = None, results_dir: str | None = None, out: str | None = None, progress: bool | None = None) -> str:
-    """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`) and write it under leaderboard/suites/.
+    """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`, `instancewise_table1_batchnorm`) and write it under leaderboard/suites/.
 
     Args:
         name: the suite.
@@ -176,8 +176,10 @@ TOOLS["suite"] = _command(suite)
 
 def analyses(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
              arch: str | None = None, results_dir: str | None = None, out: str | None = None, figures: bool = True) -> str:
-    """Seed 000's qualitative analyses (label pattern, layer-wise CKA, class clusters, D_f's place between them) over
-    a suite's finished runs, as a table under leaderboard/suites/ (`benchmark/suites/analyses.py` says what each is).
+    """Seed 000's qualitative analyses over a suite's finished runs, as numbers in a table under leaderboard/suites/.
+
+    The label pattern, layer-wise CKA, class clusters and D_f's place between them (`benchmark/suites/analyses.py`
+    says what each number is), mean ± std per row and k, and the figures of the first k and seed.
 
     Args:
         name: the suite (run `cli.py suite` with the same grid arguments first).
