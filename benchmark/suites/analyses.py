@@ -86,7 +86,7 @@ def analyze_suite(name: str, dataset: str | None = None, seeds: list[int] | None
     folder, start = suite_dir(records_variant(suite, name, variant), results_dir), runner.obtain_original
     target = Path(out) if out else Path("leaderboard") / "suites" / f"{variant}-analyses.md"
     figure_root = target.with_suffix("").with_name(f"{target.stem}-figures")
-    records = []
+    records, before = [], None
     for k in suite.ks:
         for seed in suite.seeds:
             scenario = None
@@ -97,7 +97,7 @@ def analyze_suite(name: str, dataset: str | None = None, seeds: list[int] | None
                     raise UnlearnBenchError(f"no finished run of {row.label} at k={k}, seed {seed} ({path}); run `python cli.py suite {name}` "
                                             "with the same grid first")
                 record = load_record(path)
-                before = start(scenario, pretrained, progress=False).eval()
+                before = before or start(scenario, pretrained, progress=False).eval()  # (one original for every row, k and seed)
                 model = build_model(pretrained.arch, scenario.info, 0)
                 load_checkpoint(path.with_suffix(".pt"), model)
                 records.append({**record.to_dict(), "metrics": analysis_measures(model.eval(), before, scenario), "row": row.label})

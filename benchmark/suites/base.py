@@ -195,13 +195,13 @@ def original_summary(suite: Suite) -> str:
     """How the original fits before unlearning (seed 000's lesson: a saturated original leaves gradient ascent nothing
     to work with): its train and test accuracy, and per k its mean cross-entropy and median true-class probability
     on D_f, averaged over the suite's seeds."""
-    pretrained, parts, train = original(suite), [], None
+    pretrained, parts, train, model = original(suite), [], None, None
     for k in suite.ks:
         losses, medians = [], []
         for seed in suite.seeds:
             scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
             scenario.setup()
-            model = runner.obtain_original(scenario, pretrained, progress=False).eval()
+            model = model or runner.obtain_original(scenario, pretrained, progress=False).eval()  # (one original for every k and seed)
             device = next(model.parameters()).device
             if train is None:
                 sizes = {name: len(scenario.splits[name]) for name in ("forget", "retain")}
