@@ -155,7 +155,8 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
 
 
 def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-          arch: str | None = None, results_dir: str | None = None, out: str | None = None, progress: bool | None = None) -> str:
+          arch: str | None = None, recipe: str | None = None, results_dir: str | None = None, out: str | None = None,
+          progress: bool | None = None) -> str:
     """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`, `instancewise_table1_batchnorm`) and write it under leaderboard/suites/.
 
     Args:
@@ -164,18 +165,21 @@ def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None,
         seeds: seeds (each is the forget request's and the run's seed); default: the suite's three.
         ks: forget-set sizes; default: the paper's.
         arch: the original model's architecture; default: the suite's.
+        recipe: the original's pretraining recipe; default: the suite's (`--arch narrow_resnet18 --recipe
+            fashion_mnist_sgd`: the paper-like original, trained with SGD, weight decay and augmentation).
         results_dir: where the runs' records go.
         out: the Markdown file of the tables.
         progress: progress bars (default: when standard error is a terminal).
     """
-    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch)["path"]
+    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch, recipe=recipe)["path"]
 
 
 TOOLS["suite"] = _command(suite)
 
 
 def analyses(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-             arch: str | None = None, results_dir: str | None = None, out: str | None = None, figures: bool = True) -> str:
+             arch: str | None = None, recipe: str | None = None, results_dir: str | None = None, out: str | None = None,
+             figures: bool = True) -> str:
     """Seed 000's qualitative analyses over a suite's finished runs, as numbers in a table under leaderboard/suites/.
 
     The label pattern, layer-wise CKA, class clusters and D_f's place between them (`benchmark/suites/analyses.py`
@@ -187,11 +191,12 @@ def analyses(name: str, dataset: str | None = None, seeds: list[int] | None = No
         seeds: as `cli.py suite`'s.
         ks: as `cli.py suite`'s.
         arch: as `cli.py suite`'s.
+        recipe: as `cli.py suite`'s.
         results_dir: where the suite's records are (default `$UNLEARNBENCH_HOME/results/suites/<variant>`).
         out: the Markdown file (default `leaderboard/suites/<variant>-analyses.md`).
         figures: also the PNG figures of every row's run at the first k and seed, beside the table.
     """
-    return analyze_suite(name, dataset, seeds, ks, arch, results_dir, out, figures)
+    return analyze_suite(name, dataset, seeds, ks, arch, results_dir, out, figures, recipe)
 
 
 TOOLS["analyses"] = _command(analyses)

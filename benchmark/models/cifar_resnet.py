@@ -7,16 +7,23 @@ The unlearning papers use the kuangliu/pytorch-cifar variant: a 3×3 stride-1 fi
 from __future__ import annotations
 
 import timm
+from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
 from benchmark.models import register_model
 
+NARROW_CHANNELS = (16, 32, 64, 128)
 
-def _cifar_resnet(arch: str, in_chans: int) -> tuple[nn.Module, int]:
-    model = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=in_chans)
-    model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
+
+def _cifar_stem(model: nn.Module, in_chans: int, width: int, stride: int) -> nn.Module:
+    model.conv1 = nn.Conv2d(in_chans, width, kernel_size=3, stride=stride, padding=1, bias=False)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()
+    return model
+
+
+def _cifar_resnet(arch: str, in_chans: int) -> tuple[nn.Module, int]:
+    model = _cifar_stem(timm.create_model(arch, pretrained=False, num_classes=0, in_chans=in_chans), in_chans, 64, stride=1)
     return model, model.num_features
 
 
@@ -30,3 +37,15 @@ def cifar_resnet18(*, num_classes: int, in_chans: int, image_size: int) -> tuple
 def cifar_resnet50(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
     """CIFAR-stem ResNet-50, 2048-d features."""
     return _cifar_resnet("resnet50", in_chans)
+
+
+@register_model("narrow_resnet18")
+def narrow_resnet18(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """The paper-like CPU original of the Fashion-MNIST suites: ResNet-18's blocks and BatchNorm (2-2-2-2 basic
+    blocks) at a quarter of the width (16-32-64-128 channels, 0.7 M parameters), 128-d features.
+
+    One CPU concession: the 3×3 stem has stride 2 (28×28 → 14×14 into the first stage; no max-pool), which makes a
+    training step 4.7× cheaper than the CIFAR stem's stride 1 (0.16 vs 0.76 s per batch of 128 on one thread)."""
+    model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes=0, in_chans=in_chans, channels=NARROW_CHANNELS,
+                   stem_type="deep", stem_width=NARROW_CHANNELS[0] // 2)  # (a deep stem's width sets the first stage's input: 16)
+    return _cifar_stem(model, in_chans, NARROW_CHANNELS[0], stride=2), model.num_features

@@ -77,10 +77,11 @@ def analysis_measures(model: nn.Module, before: nn.Module, scenario) -> dict[str
 
 
 def analyze_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-                  arch: str | None = None, results_dir: str | None = None, out: str | None = None, figures: bool = True) -> str:
+                  arch: str | None = None, results_dir: str | None = None, out: str | None = None, figures: bool = True,
+                  recipe: str | None = None) -> str:
     """The analyses of a suite's finished runs (`cli.py suite NAME` with the same grid first) as a Markdown table, and
     with `figures` the PNGs of `cli.py analyze` for every row's run at the first k and seed; returns the table's path."""
-    suite, variant = suite_variant(name, dataset, seeds, ks, arch)
+    suite, variant = suite_variant(name, dataset, seeds, ks, arch, recipe)
     if suite.k_cl:
         raise UnlearnBenchError(f"suite {name} is continual; analyze its steps one by one with `cli.py analyze RECORD`")
     folder, start = suite_dir(records_variant(suite, name, variant), results_dir), runner.obtain_original

@@ -66,6 +66,8 @@ class Suite:
     """The CPU variant's original model (≥99% train / ≥90% test accuracy on Fashion-MNIST, see `benchmark/models/small_cnn.py`).
     With BatchNorm, like the papers' ResNets: without it (`narrow_cnn`) gradient ascent inflated the weights until they
     overflowed in most runs (`leaderboard/suites/README.md`)."""
+    recipe: str | None = None
+    """The original's pretraining recipe (`benchmark.models.pretraining.RECIPES`; default: the dataset's)."""
     evaluation: Evaluation = field(default_factory=lambda: Evaluation(mia=True, relearn=True, mia_samples=MIA_SAMPLES))
     track: str | None = None
     """The leaderboard track of each k (`{k}` is replaced): the suite's runs become those tracks' entries. A continual
@@ -87,13 +89,19 @@ def suite_dir(name: str, results_dir: str | None = None) -> Path:
 
 def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
     """The original model: the suite's track's (its committed checkpoint, so the entries reproduce on every machine)
-    when the suite runs on the track's dataset and model, else the local pretraining of `suite.arch`."""
+    when the suite runs on the track's dataset, model and recipe; else a committed checkpoint of that original
+    (`leaderboard/tracks/checkpoints/<dataset>-<arch>-<recipe>-seed0.pt`) when there is one; else the local
+    pretraining of `suite.arch` with `suite.recipe`."""
     leaderboard = leaderboard or LEADERBOARD
+    local = Pretrained(arch=suite.arch, recipe=suite.recipe)
+    recipe = local.recipe_name(suite.dataset)
     names = {suite.track.format(k=k) for k in suite.ks} & set(list_tracks(leaderboard)) if suite.track else set()
     for track in (load_track(name, leaderboard) for name in sorted(names)):
-        if (track.dataset, track.pretrained["arch"]) == (suite.dataset, suite.arch):
-            return track.make_pretrained()
-    return Pretrained(arch=suite.arch)
+        pretrained = track.make_pretrained()
+        if (track.dataset, pretrained.arch, pretrained.recipe_name(track.dataset)) == (suite.dataset, suite.arch, recipe):
+            return pretrained
+    committed = leaderboard / "tracks" / "checkpoints" / f"{suite.dataset}-{suite.arch}-{recipe}-seed0.pt"
+    return replace(local, checkpoint=str(committed)) if committed.exists() else local
 
 
 def row_run(suite: Suite, row: Row, k: int, seed: int, scenario: RandomInstances | None = None) -> tuple:
@@ -106,7 +114,7 @@ def row_run(suite: Suite, row: Row, k: int, seed: int, scenario: RandomInstances
 
 def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: Path, progress: bool) -> dict:
     """One run of one row (or its record, when an identical run already wrote one)."""
-    config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init}
+    config = {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
     method, scenario, pretrained = row_run(suite, row, k, seed)
     done = runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), suite.evaluation)
     return done or runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
@@ -140,7 +148,7 @@ def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool, le
     for seed in suite.seeds:
         stream = shared or write_stream(suite.dataset, suite.k_cl, steps, seed, suite.relabel, request_dir=str(results_dir / "streams"))
         for row in suite.rows:
-            config = {"command": "suite", "suite": name, "arch": suite.arch, "row": row.label, "method": row.method, "init": row.init}
+            config = {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
             steps_run = run_stream(METHODS.get(row.method)(**row.init), stream, original(suite, leaderboard), seed=seed, steps=steps,
                                    results_dir=str(results_dir / row.label), progress=progress, config=config, evaluation=suite.evaluation,
                                    measured_steps={k // suite.k_cl for k in suite.ks})
@@ -181,14 +189,15 @@ def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
 
 
 def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-                  arch: str | None = None) -> tuple[Suite, str]:
-    """The suite with the given grid and its variant's name (`<name>[-<dataset>][-<arch>]`, naming what is not the
-    suite's own), which names its records' folder and its tables."""
+                  arch: str | None = None, recipe: str | None = None) -> tuple[Suite, str]:
+    """The suite with the given grid and its variant's name (`<name>[-<dataset>][-<arch>][-<recipe>]`, naming what is
+    not the suite's own), which names its records' folder and its tables."""
     registered = SUITES.get(name)
-    suite = replace(registered, **{k: tuple(v) if isinstance(v, list) else v for k, v in {"dataset": dataset, "seeds": seeds, "ks": ks, "arch": arch}.items() if v is not None})
+    given = {"dataset": dataset, "seeds": seeds, "ks": ks, "arch": arch, "recipe": recipe}
+    suite = replace(registered, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None})
     if any(k < 1 for k in suite.ks) or not suite.seeds:
         raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
-    return suite, name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch)) if value != default)
+    return suite, name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch), (suite.recipe, registered.recipe)) if value != default)
 
 
 def original_summary(suite: Suite) -> str:
@@ -224,7 +233,8 @@ def records_variant(suite: Suite, name: str, variant: str) -> str:
 
 
 def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-              results_dir: str | None = None, out: str | None = None, progress: bool | None = None, arch: str | None = None) -> dict:
+              results_dir: str | None = None, out: str | None = None, progress: bool | None = None, arch: str | None = None,
+              recipe: str | None = None) -> dict:
     """Run a paper table (the modules of `benchmark/suites/`) and write its tables; interrupted suites resume.
 
     Args:
@@ -233,12 +243,14 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
         seeds: the seeds (each is the forget request's seed and the unlearning run's seed).
         ks: the forget-set sizes.
         arch: the original model's architecture (default: the suite's).
+        recipe: the original's pretraining recipe (default: the suite's), e.g. `fashion_mnist_sgd` with `narrow_resnet18`
+            for the paper-like original.
         results_dir: where the runs' records go (default `$UNLEARNBENCH_HOME/results/suites/<name>`).
-        out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>][-<arch>].md`, where
-            dataset and arch are named when they are not the suite's; their records likewise go to their own folder).
+        out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>][-<arch>][-<recipe>].md`,
+            where dataset, arch and recipe are named when they are not the suite's; their records likewise go to their own folder).
         progress: progress bars (default: when standard error is a terminal).
     """
-    suite, variant = suite_variant(name, dataset, seeds, ks, arch)
+    suite, variant = suite_variant(name, dataset, seeds, ks, arch, recipe)
     progress = sys.stderr.isatty() if progress is None else progress
     folder = suite_dir(records_variant(suite, name, variant), results_dir)
     start, records = time.perf_counter(), []

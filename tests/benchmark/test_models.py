@@ -44,6 +44,14 @@ def test_cifar_resnet_stem(name: str) -> None:
     assert isinstance(backbone.maxpool, nn.Identity)
 
 
+def test_narrow_resnet18_is_resnet18_at_a_quarter_width_with_a_stride_2_stem() -> None:
+    backbone = _build("narrow_resnet18", 1, 28).backbone
+    assert backbone.conv1.stride == (2, 2) and isinstance(backbone.maxpool, nn.Identity)
+    assert [len(stage) for stage in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4)] == [2, 2, 2, 2]
+    assert [stage[-1].conv2.out_channels for stage in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4)] == [16, 32, 64, 128]
+    assert backbone(torch.rand(2, 1, 28, 28)).shape == (2, 128)
+
+
 @torch.no_grad()
 def test_normalisation_is_applied() -> None:
     mean, std = (0.1, 0.2, 0.3), (0.5, 0.5, 0.5)

@@ -171,3 +171,16 @@ def test_a_suite_sharing_anothers_records_reruns_only_its_new_rows_and_keeps_row
     assert [r["hparams"]["batchnorm"] for r in shared["records"] if r["row"] == frozen.label] == ["frozen", "frozen"]
     lines = (folder / "bn.md").read_text().split("```")[1].strip().splitlines()[2:]
     assert [line.split("|")[1].strip() for line in lines] == ["FINETUNE", frozen.label] * 3
+
+
+def test_a_recipe_variant_names_its_tables_and_uses_the_committed_original_when_there_is_one(tmp_path):
+    from benchmark.suites.base import original, suite_variant
+
+    suite, variant = suite_variant("instancewise_table1", arch="narrow_resnet18", recipe="fashion_mnist_sgd")
+    assert variant == "instancewise_table1-narrow_resnet18-fashion_mnist_sgd"
+    (tmp_path / "tracks" / "checkpoints").mkdir(parents=True)
+    assert original(suite, tmp_path).checkpoint is None and original(suite, tmp_path).recipe == "fashion_mnist_sgd"
+    committed = tmp_path / "tracks" / "checkpoints" / "fashion_mnist-narrow_resnet18-fashion_mnist_sgd-seed0.pt"
+    committed.write_bytes(b"")
+    assert original(suite, tmp_path).checkpoint == str(committed)
+    assert original(replace(suite, recipe="cifar"), tmp_path).checkpoint is None  # another recipe is another original
