@@ -55,11 +55,6 @@ class Ranking:
     goal_value: float = 0.0
     keep_metrics: tuple[str, ...] = ("retain/acc", "test/acc")
 
-    def protocol(self) -> dict:
-        """What the ranking is (`Track.protocol`); the goal's fields only under the `goal` rule."""
-        goal = {"goal_metric": self.goal_metric, "goal_value": self.goal_value, "keep_metrics": list(self.keep_metrics)} if self.rule == "goal" else {}
-        return {"rule": self.rule, "reference": self.reference, "gap_metrics": list(self.gap_metrics), **goal}
-
 
 @dataclass(frozen=True)
 class Track:
@@ -84,11 +79,11 @@ class Track:
         return [run["seed"] for run in self.runs]
 
     def protocol(self) -> dict:
-        """What an entry depends on (everything but title, description and file location)."""
+        """What an entry depends on: everything but title, description, file location and the ranking (how entries are
+        ordered is not what they measure, so a track may change its rule without its entries being recomputed)."""
         pretrained = {k: v for k, v in self.pretrained.items() if k != "checkpoint"}  # where the weights are is not what they are
         protocol = {"dataset": self.dataset, "pretrained": pretrained, "scenario": self.scenario, "runs": list(self.runs),
-                    "evaluation": self.evaluation, "metrics": list(self.metrics), "tolerance": self.tolerance,
-                    "ranking": self.ranking.protocol()}
+                    "evaluation": self.evaluation, "metrics": list(self.metrics), "tolerance": self.tolerance}
         return {**protocol, "kind": self.kind} if self.kind != "single" else protocol
 
     @property
