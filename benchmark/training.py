@@ -38,7 +38,7 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root,
                             eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers, request_dir=scenario.request_dir)
     full.setup()
-    path = cache_path(pretrained, scenario.info.name, full.request.hash)
+    path = cache_path(pretrained, scenario.info.name, full.request.training_set_hash)
     if not path.exists():
         recipe = pretrained.recipe_name(scenario.info.name)
         print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)

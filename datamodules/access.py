@@ -55,13 +55,16 @@ class DataView:
         info: DatasetInfo,
         request_hash: str,
         make_loader: Callable[[Dataset, int, bool], DataLoader],
+        training_set_hash: str | None = None,
     ) -> None:
         self.owner, self.access = owner, access
         self._splits = splits
         self.forget_classes = forget_classes
         self.info, self.num_classes = info, info.num_classes
         self.request_hash = request_hash
-        """The forget request's content hash (Retrain's cache key)."""
+        """The forget request's content hash."""
+        self.training_set_hash = training_set_hash or request_hash
+        """The retain set's identity (`ForgetRequest.training_set_hash`): Retrain's cache key."""
         self._make_loader = make_loader
 
     @property

@@ -63,6 +63,13 @@ class ForgetRequest:
         """Identifies the training set the original model saw (the part of the request it depends on)."""
         return content_hash({"dataset": self.dataset, "corruption": asdict(self.corruption)})
 
+    @property
+    def training_set_hash(self) -> str:
+        """Identifies the retain set: what Retrain trains on (the original's: the empty request's). Requests that
+        forget the same samples share it whatever they ask of them, e.g. a relabeling request and the plain one."""
+        return content_hash({"dataset": self.dataset, "num_train": self.num_train, "forget_indices": sorted(self.forget_indices),
+                             "corruption": asdict(self.corruption)})
+
     def chunks(self) -> list[tuple[int, ...]]:
         """The stream's requests in order of arrival: consecutive runs of `scenario["k_cl"]` forget indices
         (the whole request as one chunk when it is not a stream)."""

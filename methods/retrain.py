@@ -15,9 +15,10 @@ from methods.base import UnlearningMethod, register_method
 @register_method
 class Retrain(UnlearningMethod):
     """Train `pretrained.arch` from a fresh initialisation on D_r with the pretraining recipe and seed
-    ("Retrain Model", seed 002 Table I). The result is cached by (dataset, arch, recipe, seed, request
-    hash); a cache hit reports the cost of the run that filled the cache. The original model is
-    this same procedure on the empty request, so both share one cache.
+    ("Retrain Model", seed 002 Table I). The result is cached by (dataset, arch, recipe, seed, retain set:
+    `ForgetRequest.training_set_hash`), so a relabeling request reuses the plain request's Retrain; a cache hit
+    reports the cost of the run that filled the cache. The original model is this same procedure on the empty
+    request, so both share one cache.
     """
 
     data_access = RETAIN_FULL
@@ -33,7 +34,7 @@ class Retrain(UnlearningMethod):
         super().attach(original, data, pretrained, evaluator)
         self.recipe = RECIPES.get(pretrained.recipe_name(data.info.name))
         self.train_augment = self.recipe.augment  # (the scenario applies it instead of the dataset's)
-        self.cache_file = cache_path(pretrained, data.info.name, data.request_hash)
+        self.cache_file = cache_path(pretrained, data.info.name, data.training_set_hash)
         fresh = build_model(pretrained.arch, data.info, pretrained.seed)
         self.cached = load_checkpoint(self.cache_file, fresh) if self.cache_file.exists() else None
         self.model.load_state_dict(fresh.state_dict())

@@ -2,8 +2,8 @@
 
 The original model is trained on the full training set as the request's training-time corruption
 says; Retrain is the same recipe on the retain set. Both are cached under a key made of (dataset,
-architecture, recipe, seed, request): the original's request is the empty one, which carries only
-the corruption, so the two share one code path and one cache.
+architecture, recipe, seed, training set): the original's training set is the empty request's retain set,
+which carries only the corruption, so the two share one code path and one cache.
 """
 
 from __future__ import annotations
@@ -86,10 +86,12 @@ def build_model(arch: str, info: DatasetInfo, seed: int) -> Classifier:
         return create_model(arch, num_classes=info.num_classes, in_chans=info.channels, image_size=info.image_size, mean=info.mean, std=info.std)
 
 
-def cache_path(pretrained: Pretrained, dataset: str, request_hash: str) -> Path:
+def cache_path(pretrained: Pretrained, dataset: str, training_set_hash: str) -> Path:
+    """`$UNLEARNBENCH_HOME/checkpoints/...`, keyed by what the weights depend on: dataset, model, recipe, seed and the
+    training set (`ForgetRequest.training_set_hash`)."""
     recipe_name = pretrained.recipe_name(dataset)
     fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k != "augment" or v is not None}  # (the keys from before `augment`)
-    key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": fields, "seed": pretrained.seed, "request": request_hash}
+    key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": fields, "seed": pretrained.seed, "training_set": training_set_hash}
     return home() / "checkpoints" / dataset / pretrained.arch / f"{recipe_name}-seed{pretrained.seed}-{content_hash(key)[:16]}.pt"
 
 

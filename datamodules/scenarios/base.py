@@ -160,7 +160,8 @@ class UnlearningScenario(pl.LightningDataModule):
             size = min(retain_subset_size or len(retain), len(retain))
             generator = torch.Generator().manual_seed(int(self.request.hash[:8], 16))
             allowed["retain"] = retain.subset(torch.randperm(len(retain), generator=generator)[:size].sort().values)
-        return DataView(owner, access, allowed, self.request.classes, self.info, self.request.hash, self.make_train_loader)
+        return DataView(owner, access, allowed, self.request.classes, self.info, self.request.hash, self.make_train_loader,
+                        self.request.training_set_hash)
 
     def make_train_loader(self, dataset: Dataset, batch_size: int, shuffle: bool = True) -> DataLoader:
         world_size, rank = _world()

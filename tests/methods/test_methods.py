@@ -52,6 +52,20 @@ def test_retrain_is_cached_and_never_saw_the_forget_set():
     assert first["timings"]["cost/cached"] in (0.0, 1.0)  # present in every record: a fresh run says 0
 
 
+def test_a_relabeling_request_reuses_the_retrain_of_the_same_forget_set():
+    """Retrain trains on D_r only: forgetting the same images with or without new labels is one Retrain."""
+    plain = run(METHODS.get("Retrain")(), RandomInstances(k=12, seed=5), Pretrained(), progress=False)
+    relabel = run(METHODS.get("Retrain")(), RandomInstances(k=12, seed=5, relabel=True), Pretrained(), progress=False)
+    assert relabel["timings"]["cost/cached"] == 1.0 and relabel["request"]["hash"] != plain["request"]["hash"]
+    assert relabel["metrics"]["retain/acc"] == plain["metrics"]["retain/acc"] and "relabel/acc" in relabel["metrics"]
+    hashes = set()
+    for seed in (5, 6):
+        scenario = RandomInstances(k=12, seed=seed)
+        scenario.setup()
+        hashes.add(scenario.request.training_set_hash)
+    assert len(hashes) == 2  # another forget set is another Retrain
+
+
 @pytest.mark.parametrize("stop_check", ["step", "epoch"])
 def test_neggrad_stops_when_the_forget_set_is_misclassified(stop_check):
     method = NegGrad(budget={"stop_check": stop_check, "max_epochs": 100, "batch_size": 4})
