@@ -288,7 +288,10 @@ def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = 
         track = load_track(suite.track, leaderboard)
         tracks = {track.scenario["init_args"]["step"] * suite.k_cl: track}
     else:
-        tracks = {k: load_track(suite.track.format(k=k), leaderboard) for k in suite.ks}
+        known = set(list_tracks(leaderboard))
+        tracks = {k: load_track(suite.track.format(k=k), leaderboard) for k in suite.ks if suite.track.format(k=k) in known}
+        for k in sorted(set(suite.ks) - set(tracks)):
+            print(f"no entries for k={k}: there is no track {suite.track.format(k=k)}", file=sys.stderr)
     for k, track in tracks.items():
         for row in suite.rows:
             runs = [r for r in records if r["row"] == row.label and r["scenario"]["k"] == k]

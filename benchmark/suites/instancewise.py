@@ -3,7 +3,7 @@ and its earlier version): Table 1, the relabeling table and the continual table,
 
 Seed 000 Table 1: rows BEFORE / ORACLE / NEGGRAD / RAWP / ADV / ADV+IMP, column groups k ∈ {16, 64, 128, 256}, row
 groups D_f / D_r / D_test; the relabeling table (seed 001 Table 3) adds CORRECT and relabels instead of
-misclassifying. `instancewise_table1_batchnorm` runs Table 1 at k ∈ {16, 64} by BatchNorm mode (issue 16), reading
+misclassifying (its ORACLE row, seed 001 Table 7's, trains towards the new labels on D_f and on D_r). `instancewise_table1_batchnorm` runs Table 1 at k ∈ {16, 64} by BatchNorm mode (issue 16), reading
 Table 1's train-mode runs back from its records. The CIFAR / ImageNet settings are the configs in `configs/papers/`; the suites here are their CPU
 variants on Fashion-MNIST (`--dataset digits` gives a quick check of the same grid).
 """
@@ -66,6 +66,7 @@ SUITES.register("instancewise_relabel")(Suite(
     main_metrics=("relabel/acc", "forget/acc", "retain/acc", "test/acc"),
     rows=(
         Row("BEFORE", "Original"),
+        Row("ORACLE", "Oracle", {"goal": "relabel"}),
         Row("CORRECT", "Correct"),
         Row("ADV", "Adv", {"goal": "relabel", **ADV_EPS}),
         Row("ADV+IMP", "AdvImp", {"goal": "relabel", **ADV_EPS}),
