@@ -157,7 +157,7 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
 def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
           arch: str | None = None, recipe: str | None = None, results_dir: str | None = None, out: str | None = None,
           progress: bool | None = None) -> str:
-    """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`, `instancewise_table1_batchnorm`) and write it under leaderboard/suites/.
+    """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`, `instancewise_table1_batchnorm`, `instancewise_table1_authors`) and write it under leaderboard/suites/.
 
     Args:
         name: the suite.
