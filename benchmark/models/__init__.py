@@ -100,6 +100,6 @@ def create_model(
     return Classifier(backbone, feature_dim, num_classes, name, Normalize(mean, std))
 
 
-from benchmark.models import allcnn, cifar_resnet, small_cnn  # noqa: E402,F401  (registers the models)
+from benchmark.models import allcnn, cifar_resnet, other_backbones, small_cnn  # noqa: E402,F401  (registers the models)
 
 __all__ = ["MODELS", "Classifier", "ModelFactory", "Normalize", "create_model", "list_models", "register_model"]

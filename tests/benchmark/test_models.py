@@ -71,3 +71,21 @@ def test_unknown_name_lists_registered_models() -> None:
     with pytest.raises(UnknownNameError, match="small_cnn") as info:
         create_model("no_such_model", num_classes=NUM_CLASSES, in_chans=3, image_size=32)
     assert "timm" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["narrow_mobilenetv2", "small_vit"])
+@torch.no_grad()
+def test_figure_5_backbones_fit_28x28_at_the_size_of_narrow_resnet18(name: str) -> None:
+    model, reference = _build(name, 1, 28), _build("narrow_resnet18", 1, 28)
+    size = sum(p.numel() for p in model.parameters())
+    assert abs(size - sum(p.numel() for p in reference.parameters())) < 0.05 * size
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, NUM_CLASSES)
+    if name == "small_vit":
+        assert model.backbone.patch_embed.num_patches == 49 and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    else:
+        assert model.backbone.conv_stem.stride == (1, 1)
+
+
+def test_small_vit_refuses_an_image_size_its_patches_do_not_divide() -> None:
+    with pytest.raises(ValueError, match="divisible by 4"):
+        _build("small_vit", 1, 30)
