@@ -32,6 +32,7 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.validation import differences
 from benchmark.experiment import runner
+from benchmark.experiment.continual import run_stream
 from benchmark.leaderboard.entries import entry_path, run_metrics, write_entry
 from benchmark.leaderboard.schema import load_entry
 from benchmark.leaderboard.tracks import (
@@ -116,11 +117,10 @@ def run_protocol(track: Track, cls: type, init_args: dict | None = None, source:
                  results_dir: str | None = None, progress: bool = False) -> tuple[list[dict], str, dict]:
     """Run `cls(**init_args)` on the track's runs (all, or those of `seeds`); return (records, original hash, hparams).
 
-    A continual track's runs are streams of steps, run by `cli.py suite`; a method whose result does not depend on
-    the model it starts from (`ignores_original`: Retrain) is run on the track's scenario, the last step, directly.
+    A continual track's run is its stream unlearned step by step (`benchmark.experiment.continual.run_stream`, each
+    step from the previous step's model, every measure at the last step), as `cli.py suite` runs it; a method whose
+    result does not depend on the model it starts from (`ignores_original`: Retrain) is run on the last step directly.
     """
-    if track.kind != "single" and not cls.ignores_original:
-        raise UnlearnBenchError(f"track {track.name} is a {track.kind} track: its runs are streams of steps, run by `cli.py suite`, not by submit")
     init_args = dict(init_args or {})
     user_file = source_path(source) if source and source.get("kind") == "file" else None
     try:
@@ -164,8 +164,13 @@ def _run_one(track: Track, cls: type, init_args: dict, seed: int, user_file: Pat
         method = instantiate(cls, init_args)
         hparams = dict(method.hparams)  # (JSON values: `UnlearningMethod.hparams_of`)
         config = {"command": "submit", "track": track.name, "method": name, "init_args": init_args, "hparams": hparams}
-        record = runner.run(method, scenario, track.make_pretrained(), seed=seed, results_dir=results_dir, progress=progress,
-                            evaluation=track.make_evaluation(), config=config)
+        if track.kind == "continual" and not cls.ignores_original:
+            step = scenario.step
+            record = run_stream(method, scenario.stream, track.make_pretrained(), seed=seed, steps=step, evaluation=track.make_evaluation(),
+                                results_dir=results_dir, progress=progress, config=config, measured_steps={step})[-1]
+        else:
+            record = runner.run(method, scenario, track.make_pretrained(), seed=seed, results_dir=results_dir, progress=progress,
+                                evaluation=track.make_evaluation(), config=config)
     except UnlearnBenchError as error:
         raise UnlearnBenchError(f"{where}: {error}; no entry written") from error
     except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)

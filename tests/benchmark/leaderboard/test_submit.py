@@ -140,16 +140,29 @@ def test_submit_refuses_a_setup_that_does_not_hash_to_the_track(change, message,
     assert not (leaderboard / "entries").exists()
 
 
-def test_a_continual_track_takes_retrain_from_submit_and_sends_other_methods_to_the_suite(leaderboard, monkeypatch, capsys):
-    """Retrain's result does not depend on the model a step starts from, so its reference entry is one retraining per
-    run at the track's step; a method that unlearns step after step needs the whole stream (`cli.py suite`)."""
-    write_track(leaderboard, continual_track_data("tiny-continual", leaderboard))
-    code, line = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--track", "tiny-continual", "--leaderboard", str(leaderboard))
-    assert code == 2 and "is a continual track: its runs are streams of steps, run by `cli.py suite`" in line, line
-    code, _ = cli(monkeypatch, capsys, "submit", "--method", "Retrain", "--track", "tiny-continual", "--leaderboard", str(leaderboard))
+def test_a_continual_track_runs_the_stream_as_the_suite_does_and_verifies(leaderboard, tmp_path, monkeypatch, capsys):
+    """A method's continual run is the stream unlearned step after step (the suite's `run_stream`), so its entry has the
+    suite's numbers and `verify` recomputes it; Retrain, whose result does not depend on the model a step starts from,
+    is one retraining per run at the track's step."""
+    from benchmark.experiment.continual import run_stream
+    from methods import METHODS
+
+    track = write_track(leaderboard, continual_track_data("tiny-continual", leaderboard, seeds=(0,)))
+    args = ["--track", "tiny-continual", "--leaderboard", str(leaderboard), "--no_render", "true"]
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", "FineTune", "--init_args", "{budget: {max_epochs: 1}}", *args)
+    path = leaderboard / "entries" / "tiny-continual" / "FineTune.json"
+    entry = load_entry(path)
+    assert code == 0 and [run["scenario"]["step"] for run in entry["runs"]] == [2]
+    suite_way = run_stream(METHODS.get("FineTune")(budget={"max_epochs": 1}), track.scenario["init_args"]["stream"], track.make_pretrained(),
+                           seed=0, steps=2, evaluation=track.make_evaluation(), results_dir=str(tmp_path), progress=False, measured_steps={2})
+    assert entry["runs"][0]["metrics"]["forgotten/acc"] == suite_way[-1]["metrics"]["forgotten/acc"]
+    assert entry["runs"][0]["metrics"]["retain/acc"] == suite_way[-1]["metrics"]["retain/acc"]
+    code, _ = cli(monkeypatch, capsys, "verify", str(path))
+    assert code == 0
+    code, _ = cli(monkeypatch, capsys, "submit", "--method", "Retrain", *args)
     entry = load_entry(leaderboard / "entries" / "tiny-continual" / "Retrain.json")
-    assert code == 0 and [run["scenario"]["step"] for run in entry["runs"]] == [2, 2]
-    assert entry["metrics"]["forgotten/acc"]["n"] == 2  # scored on every image of the stream so far
+    assert code == 0 and [run["scenario"]["step"] for run in entry["runs"]] == [2]
+    assert entry["metrics"]["forgotten/acc"]["n"] == 1  # scored on every image of the stream so far
 
 
 @pytest.mark.parametrize("args, message", [
