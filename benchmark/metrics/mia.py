@@ -483,6 +483,13 @@ def check_split_sizes(attacks: dict[str, type[MembershipInference]], sizes: dict
                                          f"--evaluation.mia_attacks or turn them off with --evaluation.mia false")
 
 
+def attacks_that_fit(names: list[str] | None, sizes: dict[str, int]) -> tuple[list[str], list[str]]:
+    """The attacks of `names` (None: all) whose splits hold enough rows (`min_rows`) at `sizes`, and those that do not."""
+    fit = {name: all(sizes.get(split, 0) >= max(cls.min_rows.get(split, 1), 1) for split in cls.splits)
+           for name, cls in attack_classes(names).items()}
+    return [name for name, ok in fit.items() if ok], [name for name, ok in fit.items() if not ok]
+
+
 def create_mia_metric(name: str, **kwargs: Any) -> MembershipInference:
     """The attack metric registered as `name` (a key of `MIA_METRICS`); unknown names list the known ones."""
     if name not in MIA_METRICS:

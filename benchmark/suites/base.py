@@ -28,6 +28,7 @@ from benchmark.leaderboard.entries import write_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks, load_track
 from benchmark.metrics.accuracy import evaluate_accuracy
 from benchmark.metrics.evaluator import Evaluation
+from benchmark.metrics.mia import attack_classes, attacks_that_fit
 from benchmark.models.pretraining import Pretrained
 from benchmark.reports.aggregate import aggregate
 from benchmark.reports.tables import align, is_fraction
@@ -116,8 +117,30 @@ def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: P
     """One run of one row (or its record, when an identical run already wrote one)."""
     config = {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
     method, scenario, pretrained = row_run(suite, row, k, seed)
-    done = runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), suite.evaluation)
-    return done or runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=suite.evaluation)
+    evaluation = evaluation_at(suite, {name: len(scenario.splits[name]) for name in scenario.eval_split_names})
+    done = runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), evaluation)
+    return done or runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=evaluation)
+
+
+def evaluation_at(suite: Suite, sizes: dict[str, int]) -> Evaluation:
+    """The suite's evaluation without the attacks its splits are too small for at these sizes (seed 001's k = 4 has
+    too few forget images for the cross-validated attacks, `mia/scrub_loss` and `mia/simple`); the table says which."""
+    if not suite.evaluation.mia:
+        return suite.evaluation
+    kept, dropped = attacks_that_fit(suite.evaluation.mia_attacks, sizes)
+    return replace(suite.evaluation, mia_attacks=kept) if dropped else suite.evaluation
+
+
+def attacks_left_out(suite: Suite, records: list[dict]) -> str:
+    """The header line naming the attacks `evaluation_at` left out of the runs of each k ("" when none)."""
+    wanted = set(attack_classes(suite.evaluation.mia_attacks))
+    notes = {}
+    for record in records:
+        chosen = (record.get("evaluation") or {}).get("mia_attacks")
+        if suite.evaluation.mia and chosen is not None and wanted - set(chosen):
+            notes[record["scenario"]["k"]] = sorted(wanted - set(chosen))
+    return ("Membership attacks not computed, D_f being too small for them: " +
+            "; ".join(f"k = {k}: {', '.join(f'`{name}`' for name in names)}" for k, names in sorted(notes.items())) + ".\n\n") if notes else ""
 
 
 def run_seconds(records: list[dict]) -> float:
@@ -268,7 +291,7 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     main, companion = tables(suite, records)
     entries = write_entries(suite, records) if suite.track and suite == replace(SUITES.get(name), seeds=suite.seeds, ks=suite.ks) else []
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
-    summary = "" if suite.k_cl else f"{original_summary(suite)}\n\n"
+    summary = ("" if suite.k_cl else f"{original_summary(suite)}\n\n") + attacks_left_out(suite, records)
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
             f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\n{summary}Produced by `{command}`: its runs took {seconds:.0f} s in all (unlearning and evaluation, summed over the runs' records, whichever invocation of this resumable command ran them); this invocation {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
     target = Path(out) if out else Path("leaderboard") / "suites" / f"{variant}.md"

@@ -184,3 +184,19 @@ def test_a_recipe_variant_names_its_tables_and_uses_the_committed_original_when_
     committed.write_bytes(b"")
     assert original(suite, tmp_path).checkpoint == str(committed)
     assert original(replace(suite, recipe="cifar"), tmp_path).checkpoint is None  # another recipe is another original
+
+
+def test_a_k_too_small_for_an_attack_runs_the_other_attacks_and_the_table_says_which():
+    """Seed 001's k = 4 has too few forget images for the cross-validated attacks; the suite's runs at that k leave
+    them out (rather than failing after the original is loaded) and the table's header names them."""
+    from benchmark.metrics.mia import MIA_METRICS, attack_classes, check_split_sizes
+    from benchmark.suites.base import attacks_left_out, evaluation_at
+
+    suite = replace(TINY, ks=(4, 16), evaluation=Evaluation(mia=True, mia_samples=5000))
+    small = evaluation_at(suite, {"forget": 4, "retain": 59996, "test": 10000})
+    assert set(MIA_METRICS) - set(small.mia_attacks) == {"mia/scrub_loss", "mia/simple"} and small.mia_samples == 5000
+    check_split_sizes(attack_classes(small.mia_attacks), {"forget": 4, "retain": 59996, "test": 10000})
+    assert evaluation_at(suite, {"forget": 16, "retain": 59984, "test": 10000}) is suite.evaluation
+    records = [{"scenario": {"k": 4}, "evaluation": {"mia_attacks": small.mia_attacks}}, {"scenario": {"k": 16}, "evaluation": {"mia_attacks": None}}]
+    assert attacks_left_out(suite, records) == "Membership attacks not computed, D_f being too small for them: k = 4: `mia/scrub_loss`, `mia/simple`.\n\n"
+    assert attacks_left_out(suite, records[1:]) == ""
