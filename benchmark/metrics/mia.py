@@ -472,11 +472,16 @@ def attack_classes(names: list[str] | None = None) -> dict[str, type[MembershipI
     return {name: cls for name, cls in MIA_METRICS.items() if names is None or name in names}
 
 
+def rows_needed(cls: type[MembershipInference], split: str) -> int:
+    """The fewest rows of `split` the attack `cls` can be computed on (`min_rows`, at least 1)."""
+    return max(cls.min_rows.get(split, 1), 1)
+
+
 def check_split_sizes(attacks: dict[str, type[MembershipInference]], sizes: dict[str, int]) -> None:
     """Before any work: each attack's splits hold enough rows (`min_rows`), else one line naming the attack and the sizes."""
     for name, cls in attacks.items():
         for split in cls.splits:
-            need = max(cls.min_rows.get(split, 1), 1)
+            need = rows_needed(cls, split)
             if sizes.get(split, 0) < need:
                 raise TooFewSamplesError(f"{name} needs at least {need} rows of {split}, the scenario has {sizes.get(split, 0)} "
                                          f"({', '.join(f'{s} {n}' for s, n in sizes.items())}); choose the attacks with "
@@ -485,7 +490,7 @@ def check_split_sizes(attacks: dict[str, type[MembershipInference]], sizes: dict
 
 def attacks_that_fit(names: list[str] | None, sizes: dict[str, int]) -> tuple[list[str], list[str]]:
     """The attacks of `names` (None: all) whose splits hold enough rows (`min_rows`) at `sizes`, and those that do not."""
-    fit = {name: all(sizes.get(split, 0) >= max(cls.min_rows.get(split, 1), 1) for split in cls.splits)
+    fit = {name: all(sizes.get(split, 0) >= rows_needed(cls, split) for split in cls.splits)
            for name, cls in attack_classes(names).items()}
     return [name for name, ok in fit.items() if ok], [name for name, ok in fit.items() if not ok]
 

@@ -133,11 +133,12 @@ def evaluation_at(suite: Suite, sizes: dict[str, int]) -> Evaluation:
 
 def attacks_left_out(suite: Suite, records: list[dict]) -> str:
     """The header line naming the attacks `evaluation_at` left out of the runs of each k ("" when none)."""
-    wanted = set(attack_classes(suite.evaluation.mia_attacks))
-    notes = {}
+    if not suite.evaluation.mia:
+        return ""
+    wanted, notes = set(attack_classes(suite.evaluation.mia_attacks)), {}
     for record in records:
         chosen = (record.get("evaluation") or {}).get("mia_attacks")
-        if suite.evaluation.mia and chosen is not None and wanted - set(chosen):
+        if chosen is not None and wanted - set(chosen):
             notes[record["scenario"]["k"]] = sorted(wanted - set(chosen))
     return ("Membership attacks not computed, D_f being too small for them: " +
             "; ".join(f"k = {k}: {', '.join(f'`{name}`' for name in names)}" for k, names in sorted(notes.items())) + ".\n\n") if notes else ""

@@ -162,7 +162,7 @@ def test_a_continual_track_runs_the_stream_as_the_suite_does_and_verifies(leader
     code, _ = cli(monkeypatch, capsys, "submit", "--method", "Retrain", *args)
     entry = load_entry(leaderboard / "entries" / "tiny-continual" / "Retrain.json")
     assert code == 0 and [run["scenario"]["step"] for run in entry["runs"]] == [2]
-    assert entry["metrics"]["forgotten/acc"]["n"] == 1  # scored on every image of the stream so far
+    assert entry["metrics"]["forgotten/acc"]["n"] == 1  # (one run; forgotten/acc scores every image of the stream so far)
 
 
 @pytest.mark.parametrize("args, message", [
