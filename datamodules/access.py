@@ -16,23 +16,27 @@ from datamodules.datasets import DatasetInfo
 class DataAccess:
     """A method's declared access: the forget set or not, and none / a subset / all of the retain set.
 
-    The forgotten class ids of a class scenario are always visible; they are part of the request.
+    `subset`: a seeded random subset of the size the method asks for; `request`: the retain subset the forget
+    request names (seed 002's D_r_sub, the same for every method reading the request). The forgotten class ids of
+    a class scenario are always visible; they are part of the request.
     """
 
     forget: bool
-    retain: Literal["none", "subset", "full"]
+    retain: Literal["none", "subset", "request", "full"]
 
     def splits(self, has_new_labels: bool) -> tuple[str, ...]:
         names = ("forget", "relabel") if has_new_labels else ("forget",)
         return (names if self.forget else ()) + (("retain",) if self.retain != "none" else ())
 
     def __str__(self) -> str:
-        parts = (["forget set"] if self.forget else []) + ({"none": [], "subset": ["a retain subset"], "full": ["the full retain set"]}[self.retain])
+        parts = (["forget set"] if self.forget else []) + ({"none": [], "subset": ["a retain subset"], "request": ["the request's retain subset"],
+                                                           "full": ["the full retain set"]}[self.retain])
         return " + ".join(parts) or "class ids only"
 
 
 FORGET_ONLY = DataAccess(forget=True, retain="none")
 RETAIN_SUBSET = DataAccess(forget=False, retain="subset")
+REQUEST_RETAIN_SUBSET = DataAccess(forget=False, retain="request")
 RETAIN_FULL = DataAccess(forget=False, retain="full")
 FORGET_AND_RETAIN = DataAccess(forget=True, retain="full")
 CLASS_IDS_ONLY = DataAccess(forget=False, retain="none")
@@ -85,3 +89,7 @@ class DataView:
     def loader(self, name: str, batch_size: int, shuffle: bool = True) -> DataLoader:
         """A training loader over `name`, sharded across processes under DDP."""
         return self._make_loader(self[name], batch_size, shuffle)
+
+    def loader_over(self, dataset: Dataset, batch_size: int, shuffle: bool = True) -> DataLoader:
+        """A training loader, sharded like `loader`'s, over data the method made from its splits (noise, a union)."""
+        return self._make_loader(dataset, batch_size, shuffle)

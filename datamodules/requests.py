@@ -38,7 +38,9 @@ class ForgetRequest:
     """The training indices to forget, and what the request is about.
 
     `new_labels[i]` is the label `forget_indices[i]` should get (relabeling); `classes` names the
-    forgotten classes of a class scenario; `scenario` records how the request was made.
+    forgotten classes of a class scenario; `retain_subset` names training indices of the retain set that
+    methods with that access may train on (seed 002's D_r_sub: n seeded images per retain class, the same
+    for every method reading the request); `scenario` records how the request was made.
     """
 
     dataset: str
@@ -48,9 +50,12 @@ class ForgetRequest:
     classes: tuple[int, ...] | None = None
     corruption: TrainingCorruption = field(default_factory=TrainingCorruption)
     scenario: dict = field(default_factory=dict)
+    retain_subset: tuple[int, ...] | None = None
 
     def content(self) -> dict:
         data = asdict(self)
+        if data["retain_subset"] is None:
+            del data["retain_subset"]  # (requests without one keep the hash they had before the field existed)
         data["format_version"] = FORMAT_VERSION
         return data
 
@@ -109,6 +114,8 @@ class ForgetRequest:
         _check_labels(where, "corruption labels", c.labels, num_classes)
         if self.classes is not None:
             _check_labels(where, "classes", self.classes, num_classes)
+        if self.retain_subset is not None:
+            _check_retain_subset(where, self, train_labels)
         if self.new_labels is not None and train_labels is not None:
             trained = dict(zip(c.indices, c.labels))
             same = [(i, y) for i, y in zip(indices, self.new_labels) if y == trained.get(i, int(train_labels[i]))]
@@ -139,7 +146,7 @@ class ForgetRequest:
             raise RequestError(f"request file {path}: format_version must be {FORMAT_VERSION}")
         try:
             record["corruption"] = TrainingCorruption(**{k: tuple(v) for k, v in record.get("corruption", {}).items()})
-            for key in ("forget_indices", "new_labels", "classes"):
+            for key in ("forget_indices", "new_labels", "classes", "retain_subset"):
                 if record.get(key) is not None:
                     record[key] = tuple(record[key])
             request = cls(**record)
@@ -156,6 +163,22 @@ def _check_labels(where: str, what: str, labels, num_classes: int) -> None:
     bad = [y for y in labels if not 0 <= y < num_classes]
     if bad:
         raise RequestError(f"{where}: {what} contains {bad[0]}, outside [0, {num_classes})")
+
+
+def _check_retain_subset(where: str, request: ForgetRequest, train_labels: Sequence[int] | None) -> None:
+    subset = request.retain_subset
+    if not subset:
+        raise RequestError(f"{where}: retain_subset is empty")
+    if len(set(subset)) != len(subset) or any(not 0 <= i < request.num_train for i in subset):
+        raise RequestError(f"{where}: retain_subset indices must be distinct and in [0, {request.num_train})")
+    forgotten = set(subset) & set(request.forget_indices)
+    if forgotten:
+        raise RequestError(f"{where}: retain_subset holds forget index {min(forgotten)}; a retain subset holds retain samples only")
+    if request.classes is not None and train_labels is not None:
+        trained = dict(zip(request.corruption.indices, request.corruption.labels))
+        inside = [i for i in subset if trained.get(i, int(train_labels[i])) in request.classes]
+        if inside:
+            raise RequestError(f"{where}: retain_subset holds index {inside[0]} of a forgotten class; a retain subset holds retain classes only")
 
 
 def _check_stream(where: str, request: ForgetRequest) -> None:

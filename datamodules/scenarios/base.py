@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from benchmark.core.errors import DataAccessError
 from benchmark.core.paths import home
 from datamodules.access import DataAccess, DataView
 from datamodules.datasets import DatasetInfo, DatasetSplits, load_dataset
@@ -155,6 +156,13 @@ class UnlearningScenario(pl.LightningDataModule):
         """The splits `access` allows; `retain` is a seeded random subset when the access says so."""
         self.setup()
         allowed = {name: self.splits[name] for name in access.splits("relabel" in self.splits)}
+        if access.retain == "request":
+            if self.request.retain_subset is None:
+                raise DataAccessError(f"{owner} trains on the retain subset the request names (seed 002's D_r_sub) and request "
+                                      f"{self.request.hash[:16]} names none: "
+                                      + ("give the scenario one (WholeClasses retain_per_class=N)" if self.request.classes is not None
+                                         else "only class scenarios name one (WholeClasses retain_per_class=N)"))
+            allowed["retain"] = self.train_set.subset(torch.tensor(self.request.retain_subset))
         if access.retain == "subset":
             retain = self.splits["retain"]
             size = min(retain_subset_size or len(retain), len(retain))

@@ -28,7 +28,8 @@ SMALL = {name: {"attack": {"n_adv": 4, "steps": 10}} for name in ("Adv", "AdvImp
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_unlearns_and_reports_every_split(name, tmp_path):
     method = METHODS.get(name)(**SMALL.get(name, {}))
-    scenario = RandomInstances(k=16, relabel=True) if "relabel" in method.train_splits else WholeClasses(classes=[4])
+    retain_subset = {"retain_per_class": 20} if method.data_access.retain == "request" else {}  # (UNSIR's D_r_sub)
+    scenario = RandomInstances(k=16, relabel=True) if "relabel" in method.train_splits else WholeClasses(classes=[4], **retain_subset)
     record = run(method, scenario, Pretrained(), results_dir=str(tmp_path), progress=False)
     assert set(record["metrics"]) == {f"{s}/acc" for s in scenario.eval_split_names} | set(MIA_METRICS)
     assert all(v is None or 0.0 <= v <= 1.0 for v in record["metrics"].values())
