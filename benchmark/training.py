@@ -8,6 +8,7 @@ import sys
 import lightning.pytorch as pl
 import torch
 
+from benchmark.core.errors import UnlearnBenchError
 from benchmark.metrics.evaluator import Evaluation, Evaluator
 from benchmark.metrics.mia import attack_classes, check_split_sizes
 from benchmark.models.pretraining import (
@@ -54,8 +55,14 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
 
 
 def check_attacks(scenario: UnlearningScenario, evaluation: Evaluation | None) -> None:
-    """A one-line error before any work when a split of `scenario` is too small for an attack `evaluation` asks for."""
+    """A one-line error before any work when a split of `scenario` is too small for an attack `evaluation` asks for, or
+    when the split relearning is measured on is not one of its splits."""
     evaluation = evaluation or Evaluation()
+    if evaluation.relearn and evaluation.relearn_split != "forget":
+        scenario.setup()
+        if evaluation.relearn_split not in scenario.eval_split_names:
+            raise UnlearnBenchError(f"evaluation.relearn_split = {evaluation.relearn_split!r} is not a split of this scenario "
+                                    f"({', '.join(scenario.eval_split_names)}); test_forget exists in class scenarios (WholeClasses)")
     if evaluation.mia:
         scenario.setup()
         check_split_sizes(attack_classes(evaluation.mia_attacks), {name: len(scenario.splits[name]) for name in scenario.eval_split_names})

@@ -28,6 +28,7 @@ from benchmark.metrics.representations import (
     tsne_embedding,
     weight_distance,
 )
+from benchmark.models.pretraining import RECIPES
 from benchmark.reports.figures import (
     plot_cka,
     plot_confusion,
@@ -58,10 +59,10 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
     if evaluation.curves and method.curves:
         results.update({name.replace("/acc", "/volatility"): volatility(curve) for name, curve in method.curves.items()})
     if evaluation.relearn:
-        target = evaluate_accuracy(original, forget, method.num_classes, device)
-        epochs, reached = relearn_time(model, scenario.train_set, forget, target, method.num_classes, samples=evaluation.relearn_samples,
-                                       cap=evaluation.relearn_cap, optimizer=evaluation.relearn_optimizer, lr=evaluation.relearn_lr,
-                                       seed=evaluation.seed, device=device)
+        regained = forget if evaluation.relearn_split == "forget" else scenario.eval_loader(evaluation.relearn_split, shard=False)
+        target = evaluate_accuracy(original, regained, method.num_classes, device)
+        epochs, reached = relearn_time(model, scenario.train_set, regained, target, method.num_classes, samples=evaluation.relearn_samples,
+                                       cap=evaluation.relearn_cap, seed=evaluation.seed, device=device, **relearn_optimizer(method, scenario, evaluation))
         results.update({"rt/epochs": float(epochs), "rt/reached": float(reached)})
     if evaluation.representations or evaluation.figures:
         confusion = label_confusion(predictions(original, forget), predictions(model, forget), method.num_classes)
@@ -76,6 +77,14 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
     if evaluation.ulira or evaluation.neurips:
         results.update(ulira_measures(method, scenario, evaluation.ulira_shadows, evaluation.seed, ulira=evaluation.ulira, challenge=evaluation.neurips))
     return results
+
+
+def relearn_optimizer(method, scenario, evaluation: Evaluation) -> dict:
+    """The relearning's optimizer settings: the evaluation's, or (`recipe`) the original's pretraining recipe's."""
+    if evaluation.relearn_optimizer != "recipe":
+        return {"optimizer": evaluation.relearn_optimizer, "lr": evaluation.relearn_lr}
+    recipe = RECIPES.get(method.pretrained.recipe_name(scenario.info.name))
+    return {"optimizer": recipe.optimizer, "lr": recipe.lr, "momentum": recipe.momentum, "weight_decay": recipe.weight_decay}
 
 
 def write_figures(method, scenario, folder: Path, seed: int = 0, retrain: nn.Module | None = None) -> list[Path]:

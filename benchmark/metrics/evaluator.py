@@ -38,8 +38,11 @@ class Evaluation:
         relearn: relearn time `rt/epochs` (and `rt/reached`), seed 002 §V-A.
         relearn_cap: most relearning epochs ("> cap" when not reached).
         relearn_samples: random training samples per relearning epoch.
-        relearn_optimizer: optimizer of the relearning.
-        relearn_lr: its learning rate.
+        relearn_optimizer: optimizer of the relearning: `adam` or `sgd` at `relearn_lr`, or `recipe`: the original's
+            pretraining recipe's optimizer, learning rate, momentum and weight decay (seed 002's reading).
+        relearn_lr: its learning rate (`adam` / `sgd`).
+        relearn_split: the split whose accuracy relearning must regain, up to the original's on it: `forget` (D_f)
+            or, in a class scenario, `test_forget` (the forgotten classes' test images, seed 002's A_Df).
         representations: `dist/weights` (L2 distance to the original's weights; `dist/weights_retrain` to
             Retrain's, when a Retrain run of the same request and seed is saved), `forget/feature_norm`,
             `retain/feature_norm` (penultimate features) and `forget/pattern` (Streisand pattern score).
@@ -62,8 +65,9 @@ class Evaluation:
     relearn: bool = False
     relearn_cap: int = 100
     relearn_samples: int = 500
-    relearn_optimizer: Literal["adam", "sgd"] = "adam"
+    relearn_optimizer: Literal["adam", "sgd", "recipe"] = "adam"
     relearn_lr: float = 1e-3
+    relearn_split: Literal["forget", "test_forget"] = "forget"
     representations: bool = False
     curves: bool = False
     figures: bool = False

@@ -10,9 +10,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from benchmark.audits.relearn import relearn_time
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment.runner import run
 from benchmark.metrics.accuracy import evaluate_accuracy
+from benchmark.metrics.evaluator import Evaluation
 from benchmark.models import Classifier, create_model
+from benchmark.models.pretraining import Pretrained
 from datamodules.datasets import ImageTensorDataset, collate_batch
+from datamodules.scenarios import RandomInstances, WholeClasses
+from methods import Original, Retrain
 
 NUM_CLASSES = 10
 FAST = {"samples": 20, "batch_size": 20}
@@ -81,3 +87,16 @@ def test_rejects_impossible_target(trained) -> None:
     model, train, forget, _ = trained
     with pytest.raises(ValueError, match="target_acc"):
         relearn_time(model, train, forget, 1.5, NUM_CLASSES)
+
+
+def test_seed_002s_reading_regains_the_forgotten_classes_test_accuracy_with_the_recipes_optimizer(tmp_path) -> None:
+    """`relearn_split="test_forget"`, `relearn_optimizer="recipe"`: the original needs 0 epochs, Retrain (which never saw
+    class 0) needs some; a scenario without that split is refused before any work."""
+    evaluation = Evaluation(mia=False, relearn=True, relearn_split="test_forget", relearn_optimizer="recipe", relearn_cap=5)
+    original = run(Original(), WholeClasses(classes=[0]), Pretrained(), results_dir=str(tmp_path), progress=False, evaluation=evaluation)
+    retrain = run(Retrain(), WholeClasses(classes=[0]), Pretrained(), results_dir=str(tmp_path), progress=False, evaluation=evaluation)
+    assert original["metrics"]["rt/epochs"] == 0 and retrain["metrics"]["rt/epochs"] >= 1
+    assert original["evaluation"]["relearn_split"] == "test_forget"
+    with pytest.raises(UnlearnBenchError, match="relearn_split = 'test_forget' is not a split of this scenario"):
+        run(Original(), RandomInstances(k=8), Pretrained(), results_dir=str(tmp_path / "bad"), progress=False, evaluation=evaluation)
+    assert not list((tmp_path / "bad").rglob("*.json"))
