@@ -57,6 +57,10 @@ class Retrain(UnlearningMethod):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.recipe.epochs)}
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        if self.recipe.clip_value is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.recipe.clip_value, gradient_clip_algorithm="value")
+
     def training_step(self, batch, batch_idx):
         x, y = batch["retain"]
         loss = F.cross_entropy(self.model(x), y)

@@ -156,14 +156,16 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
 
 def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
           arch: str | None = None, recipe: str | None = None, results_dir: str | None = None, out: str | None = None,
-          progress: bool | None = None) -> str:
-    """Run a paper table (`instancewise_table1`, `instancewise_relabel`, `instancewise_continual`, `instancewise_table1_batchnorm`, `instancewise_table1_authors`) and write it under leaderboard/suites/.
+          progress: bool | None = None, classes: list[list[int]] | None = None, retain_per_class: int | None = None) -> str:
+    """Run a paper table (seed 000 / 001's `instancewise_table1`, `_relabel`, `_continual`, `_table1_batchnorm`, `_table1_authors`; seed 002's `unsir_table1`; an unknown name lists them) and write it under leaderboard/suites/.
 
     Args:
         name: the suite.
         dataset: the same grid on another dataset (e.g. digits, for a quick check).
         seeds: seeds (each is the forget request's and the run's seed); default: the suite's three.
-        ks: forget-set sizes; default: the paper's.
+        ks: forget-set sizes (instance suites); default: the paper's.
+        classes: forgotten class sets (class suites, e.g. `'[[0], [1, 2]]'`); default: the paper's.
+        retain_per_class: images per retain class in the requests' D_r_sub (class suites); default: the suite's.
         arch: the original model's architecture; default: the suite's.
         recipe: the original's pretraining recipe; default: the suite's (`--arch narrow_resnet18 --recipe
             fashion_mnist_sgd`: the paper-like original, trained with SGD, weight decay and augmentation).
@@ -171,7 +173,7 @@ def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None,
         out: the Markdown file of the tables.
         progress: progress bars (default: when standard error is a terminal).
     """
-    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch, recipe=recipe)["path"]
+    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch, recipe=recipe, classes=classes, retain_per_class=retain_per_class)["path"]
 
 
 TOOLS["suite"] = _command(suite)

@@ -29,8 +29,9 @@ from datamodules.requests import content_hash
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model is trained from scratch: optimizer, learning rate, schedule, epochs, batch size, and the
-    batch augmentation (`augment`, a name of `datamodules.datasets.augment`; None: the dataset's `train_augment`)."""
+    """How a model is trained from scratch: optimizer, learning rate, schedule, epochs, batch size, the batch
+    augmentation (`augment`, a name of `datamodules.datasets.augment`; None: the dataset's `train_augment`) and
+    gradient clipping by value (`clip_value`; None: none)."""
 
     epochs: int
     batch_size: int
@@ -40,6 +41,7 @@ class Recipe:
     weight_decay: float = 0.0
     schedule: Literal["constant", "cosine"] = "cosine"
     augment: str | None = None
+    clip_value: float | None = None
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
@@ -53,6 +55,10 @@ RECIPES.register("fashion_mnist")(Recipe(epochs=20, batch_size=128, optimizer="a
 RECIPES.register("fashion_mnist_sgd")(Recipe(epochs=30, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4, augment="crop_flip"))
 """`fashion_mnist_sgd`: seed 000's CIFAR recipe (SGD, momentum 0.9, weight decay 5e-4, crop + flip, a decaying schedule) in
 30 epochs, for the paper-like original `narrow_resnet18`: an original that is not saturated on its training images."""
+RECIPES.register("fashion_mnist_unsir")(Recipe(epochs=40, batch_size=256, optimizer="adam", lr=0.01, weight_decay=1e-4, clip_value=0.1))
+"""`fashion_mnist_unsir`: seed 002's original, from scratch to convergence as the authors' notebook trains it (40 epochs,
+Adam lr 0.01, weight decay 1e-4, gradients clipped by value at 0.1, batch 256, no augmentation), except for the
+schedule: cosine instead of its ReduceLROnPlateau(0.5, 3) on the test split."""
 RECIPES.register("cifar")(Recipe(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4))
 RECIPES.register("imagenet")(Recipe(epochs=90, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=1e-4))
 RECIPES.register("smoke")(Recipe(epochs=1, batch_size=64, optimizer="adam", lr=1e-3, schedule="constant"))
@@ -90,7 +96,7 @@ def cache_path(pretrained: Pretrained, dataset: str, training_set_hash: str) -> 
     """`$UNLEARNBENCH_HOME/checkpoints/...`, keyed by what the weights depend on: dataset, model, recipe, seed and the
     training set (`ForgetRequest.training_set_hash`)."""
     recipe_name = pretrained.recipe_name(dataset)
-    fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k != "augment" or v is not None}  # (the keys from before `augment`)
+    fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k not in ("augment", "clip_value") or v is not None}  # (the keys from before them)
     key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": fields, "seed": pretrained.seed, "training_set": training_set_hash}
     return home() / "checkpoints" / dataset / pretrained.arch / f"{recipe_name}-seed{pretrained.seed}-{content_hash(key)[:16]}.pt"
 

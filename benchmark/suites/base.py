@@ -32,7 +32,7 @@ from benchmark.metrics.mia import attack_classes, attacks_that_fit
 from benchmark.models.pretraining import Pretrained
 from benchmark.reports.aggregate import aggregate
 from benchmark.reports.tables import align, is_fraction
-from datamodules.scenarios import RandomInstances
+from datamodules.scenarios import RandomInstances, WholeClasses
 from methods import METHODS
 
 
@@ -78,10 +78,44 @@ class Suite:
     records: str | None = None
     """The suite whose records folder this one shares: a run of the same method, hyperparameters, original, request,
     seed and evaluation is read back from it, not repeated (e.g. Table 1's train-mode runs in a BatchNorm-mode table)."""
+    classes: tuple[tuple[int, ...], ...] | None = None
+    """Class suites (seed 002): the forgotten class sets, a column each (`WholeClasses`); their requests draw D_r_sub
+    with the run's seed. `ks` then names nothing."""
+    retain_per_class: int | None = None
+    """Class suites: images per retain class in the request's D_r_sub (what UNSIR trains on)."""
+
+
+Column = int | tuple[int, ...]
+"""A table column: a forget-set size k, or a class suite's forgotten classes."""
+
+
+def columns(suite: Suite) -> tuple[Column, ...]:
+    return suite.classes if suite.classes else suite.ks
+
+
+def column_of(record: dict) -> Column:
+    """The column a run's record belongs to, read off its request's scenario."""
+    scenario = record["scenario"]
+    return tuple(scenario["classes"]) if scenario.get("kind") == "whole_classes" else scenario["k"]
+
+
+def column_label(column: Column) -> str:
+    return f"classes {'/'.join(map(str, column))}" if isinstance(column, tuple) else f"k = {column}"
+
+
+def make_scenario(suite: Suite, column: Column, seed: int) -> RandomInstances | WholeClasses:
+    """The forget request of one column and seed, set up."""
+    if isinstance(column, tuple):
+        scenario = WholeClasses(classes=list(column), retain_per_class=suite.retain_per_class, seed=seed, dataset=suite.dataset)
+    else:
+        scenario = RandomInstances(k=column, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
+    scenario.setup()
+    return scenario
 
 
 SUITES: Registry[Suite] = Registry("suite")
-SPLIT_LABELS = {"forgotten/acc": "D_f so far (↓)", "forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)"}
+SPLIT_LABELS = {"forgotten/acc": "D_f so far (↓)", "forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)",
+                "test_forget/acc": "A_Df, test (↓)", "test_retain/acc": "A_Dr, test (↑)"}
 
 
 def suite_dir(name: str, results_dir: str | None = None) -> Path:
@@ -105,15 +139,12 @@ def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
     return replace(local, checkpoint=str(committed)) if committed.exists() else local
 
 
-def row_run(suite: Suite, row: Row, k: int, seed: int, scenario: RandomInstances | None = None) -> tuple:
-    """The method, scenario (set up; `scenario` when given, the same k and seed) and original of one run of a row."""
-    if scenario is None:
-        scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
-        scenario.setup()
-    return METHODS.get(row.method)(**row.init), scenario, original(suite)
+def row_run(suite: Suite, row: Row, k: Column, seed: int, scenario: RandomInstances | None = None) -> tuple:
+    """The method, scenario (set up; `scenario` when given, the same column and seed) and original of one run of a row."""
+    return METHODS.get(row.method)(**row.init), scenario or make_scenario(suite, k, seed), original(suite)
 
 
-def run_row(suite: Suite, name: str, row: Row, k: int, seed: int, results_dir: Path, progress: bool) -> dict:
+def run_row(suite: Suite, name: str, row: Row, k: Column, seed: int, results_dir: Path, progress: bool) -> dict:
     """One run of one row (or its record, when an identical run already wrote one)."""
     config = {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
     method, scenario, pretrained = row_run(suite, row, k, seed)
@@ -139,9 +170,9 @@ def attacks_left_out(suite: Suite, records: list[dict]) -> str:
     for record in records:
         chosen = (record.get("evaluation") or {}).get("mia_attacks")
         if chosen is not None and wanted - set(chosen):
-            notes[record["scenario"]["k"]] = sorted(wanted - set(chosen))
+            notes[column_of(record)] = sorted(wanted - set(chosen))
     return ("Membership attacks not computed, D_f being too small for them: " +
-            "; ".join(f"k = {k}: {', '.join(f'`{name}`' for name in names)}" for k, names in sorted(notes.items())) + ".\n\n") if notes else ""
+            "; ".join(f"{column_label(k)}: {', '.join(f'`{name}`' for name in names)}" for k, names in sorted(notes.items())) + ".\n\n") if notes else ""
 
 
 def run_seconds(records: list[dict]) -> float:
@@ -200,25 +231,33 @@ def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
     for r in records:
         with_cost = {**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")},
                      "scenario": {k: v for k, v in r["scenario"].items() if k != "stream"}}  # (a stream per seed)
-        groups.setdefault((r["row"], r["scenario"]["k"]), []).append(with_cost)
+        groups.setdefault((r["row"], column_of(r)), []).append(with_cost)
     by = {key: aggregate(group)[0] for key, group in groups.items()}
 
     def lines(metrics: tuple[str, ...], title) -> list[list[str]]:
-        return [[title(m) if i == 0 else "", row.label, *(_cell(by.get((row.label, k)), m) for k in suite.ks)]
+        return [[title(m) if i == 0 else "", row.label, *(_cell(by.get((row.label, k)), m) for k in columns(suite))]
                 for m in metrics for i, row in enumerate(suite.rows)]
 
-    header = [f"k = {k}" for k in suite.ks]
+    header = [column_label(k) for k in columns(suite)]
     return (align(["", "", *header], lines(suite.main_metrics, lambda m: SPLIT_LABELS.get(m, m))),
             align(["measure", "", *header], lines(suite.companion_metrics, str)))
 
 
 def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
-                  arch: str | None = None, recipe: str | None = None) -> tuple[Suite, str]:
+                  arch: str | None = None, recipe: str | None = None, classes: list[list[int]] | None = None,
+                  retain_per_class: int | None = None) -> tuple[Suite, str]:
     """The suite with the given grid and its variant's name (`<name>[-<dataset>][-<arch>][-<recipe>]`, naming what is
     not the suite's own), which names its records' folder and its tables."""
     registered = SUITES.get(name)
-    given = {"dataset": dataset, "seeds": seeds, "ks": ks, "arch": arch, "recipe": recipe}
+    if (ks is not None and registered.classes) or (classes is not None and not registered.classes):
+        kind, given_kind = ("a class suite: its columns are forgotten class sets (--classes)", "ks") if registered.classes else \
+            ("an instance suite: its columns are forget-set sizes (--ks)", "classes")
+        raise UnlearnBenchError(f"suite {name} is {kind}, not {given_kind}")
+    given = {"dataset": dataset, "seeds": seeds, "ks": ks, "arch": arch, "recipe": recipe,
+             "classes": tuple(tuple(c) for c in classes) if classes is not None else None, "retain_per_class": retain_per_class}
     suite = replace(registered, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None})
+    if suite.classes is not None and (not suite.classes or not all(suite.classes)):
+        raise UnlearnBenchError(f"suite {name}: classes must be non-empty class sets, got {[list(c) for c in suite.classes]}")
     if any(k < 1 for k in suite.ks) or not suite.seeds:
         raise UnlearnBenchError(f"suite {name}: ks must be positive and seeds not empty, got ks={list(suite.ks)}, seeds={list(suite.seeds)}")
     return suite, name + "".join(f"-{value}" for value, default in ((suite.dataset, registered.dataset), (suite.arch, registered.arch), (suite.recipe, registered.recipe)) if value != default)
@@ -229,11 +268,10 @@ def original_summary(suite: Suite) -> str:
     to work with): its train and test accuracy, and per k its mean cross-entropy and median true-class probability
     on D_f, averaged over the suite's seeds."""
     pretrained, parts, train, model = original(suite), [], None, None
-    for k in suite.ks:
+    for k in columns(suite):
         losses, medians = [], []
         for seed in suite.seeds:
-            scenario = RandomInstances(k=k, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
-            scenario.setup()
+            scenario = make_scenario(suite, k, seed)
             model = model or runner.obtain_original(scenario, pretrained, progress=False).eval()  # (one original for every k and seed)
             device = next(model.parameters()).device
             if train is None:
@@ -246,7 +284,7 @@ def original_summary(suite: Suite) -> str:
             logits, labels = torch.cat([o for o, _ in outputs]), torch.cat([y for _, y in outputs])
             losses.append(float(F.cross_entropy(logits, labels)))
             medians.append(float(logits.softmax(1).gather(1, labels[:, None]).median()))
-        parts.append(f"k = {k}: mean CE {sum(losses) / len(losses):.2g}, median p_y {sum(medians) / len(medians):.6f}")
+        parts.append(f"{column_label(k)}: mean CE {sum(losses) / len(losses):.2g}, median p_y {sum(medians) / len(medians):.6f}")
     return (f"The original before unlearning: train accuracy {100 * train[0]:.2f} %, test {100 * train[1]:.2f} %; on D_f (mean over "
             f"the seeds) {'; '.join(parts)}.")
 
@@ -258,14 +296,16 @@ def records_variant(suite: Suite, name: str, variant: str) -> str:
 
 def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
               results_dir: str | None = None, out: str | None = None, progress: bool | None = None, arch: str | None = None,
-              recipe: str | None = None) -> dict:
+              recipe: str | None = None, classes: list[list[int]] | None = None, retain_per_class: int | None = None) -> dict:
     """Run a paper table (the modules of `benchmark/suites/`) and write its tables; interrupted suites resume.
 
     Args:
         name: the suite (`instancewise_table1`, `instancewise_relabel`).
         dataset: run the same grid on another dataset (e.g. `digits` for a quick check).
         seeds: the seeds (each is the forget request's seed and the unlearning run's seed).
-        ks: the forget-set sizes.
+        ks: the forget-set sizes (instance suites).
+        classes: the forgotten class sets (class suites), e.g. `[[0], [1, 2]]`.
+        retain_per_class: images per retain class in D_r_sub (class suites; e.g. 50 on digits, which has ~145 a class).
         arch: the original model's architecture (default: the suite's).
         recipe: the original's pretraining recipe (default: the suite's), e.g. `fashion_mnist_sgd` with `narrow_resnet18`
             for the paper-like original.
@@ -274,19 +314,19 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
             where dataset, arch and recipe are named when they are not the suite's; their records likewise go to their own folder).
         progress: progress bars (default: when standard error is a terminal).
     """
-    suite, variant = suite_variant(name, dataset, seeds, ks, arch, recipe)
+    suite, variant = suite_variant(name, dataset, seeds, ks, arch, recipe, classes, retain_per_class)
     progress = sys.stderr.isatty() if progress is None else progress
     folder = suite_dir(records_variant(suite, name, variant), results_dir)
     start, records = time.perf_counter(), []
-    total = len(suite.ks) * len(suite.seeds) * len(suite.rows)
+    total = len(columns(suite)) * len(suite.seeds) * len(suite.rows)
     if suite.k_cl:
         records, seconds = run_continual(suite, name, folder, progress)
     else:
-        for k in suite.ks:
+        for k in columns(suite):
             for seed in suite.seeds:
                 for row in suite.rows:
                     records.append({**run_row(suite, name, row, k, seed, folder, progress), "row": row.label})
-                    print(f"[{len(records)}/{total}] {row.label} k={k} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+                    print(f"[{len(records)}/{total}] {row.label} {column_label(k)} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     if not suite.k_cl:
         seconds = run_seconds(records)
     main, companion = tables(suite, records)

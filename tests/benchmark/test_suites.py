@@ -200,3 +200,27 @@ def test_a_k_too_small_for_an_attack_runs_the_other_attacks_and_the_table_says_w
     records = [{"scenario": {"k": 4}, "evaluation": {"mia_attacks": small.mia_attacks}}, {"scenario": {"k": 16}, "evaluation": {"mia_attacks": None}}]
     assert attacks_left_out(suite, records) == "Membership attacks not computed, D_f being too small for them: k = 4: `mia/scrub_loss`, `mia/simple`.\n\n"
     assert attacks_left_out(suite, records[1:]) == ""
+
+
+TINY_CLASSES = Suite(
+    title="tiny classes", dataset="digits", ks=(), classes=((0,), (1, 2)), retain_per_class=20, seeds=(0,), arch="small_cnn",
+    evaluation=Evaluation(mia=False), rows=(Row("Original", "Original"), Row("UNSIR", "UNSIR", {"noise_batch": 16, "noise_copies": 2})),
+    main_metrics=("test_forget/acc", "test_retain/acc"), companion_metrics=("cost/seconds",),
+)
+
+
+def test_a_class_suite_has_a_column_per_forgotten_class_set_and_refuses_ks(tmp_path):
+    """Seed 002's tables: columns are class sets, every request names D_r_sub (UNSIR's), rows read A_Df / A_Dr."""
+    SUITES.register("tiny_class_suite")(TINY_CLASSES)
+    result = run_suite("tiny_class_suite", results_dir=str(tmp_path / "runs"), out=str(tmp_path / "t.md"), progress=False)
+    text = (tmp_path / "t.md").read_text()
+    header = next(line for line in text.splitlines() if "classes 0" in line and "|" in line)
+    assert [cell.strip() for cell in header.split("|")[2:]] == ["classes 0", "classes 1/2"]
+    assert [line.split("|")[0].strip() for line in text.split("```")[1].strip().splitlines()[2:]] == ["A_Df, test (↓)", "", "A_Dr, test (↑)", ""]
+    unsir = [r for r in result["records"] if r["method"] == "UNSIR"]
+    assert sorted(tuple(r["scenario"]["classes"]) for r in unsir) == [(0,), (1, 2)]
+    assert all(r["scenario"]["retain_per_class"] == 20 for r in unsir)
+    with pytest.raises(UnlearnBenchError, match="is a class suite: its columns are forgotten class sets"):
+        run_suite("tiny_class_suite", ks=[4], results_dir=str(tmp_path / "runs"), progress=False)
+    with pytest.raises(UnlearnBenchError, match="is an instance suite"):
+        run_suite("instancewise_table1", classes=[[0]], results_dir=str(tmp_path / "runs"), progress=False)

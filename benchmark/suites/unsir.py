@@ -1,0 +1,36 @@
+"""Seed 002 (Tarun et al., *Fast Yet Effective Machine Unlearning*, IEEE TNNLS): Table I as a CPU variant on
+Fashion-MNIST — forget whole classes ({0}, {1, 2}, {3, 4, 5, 6}, {3, …, 9}: 1, 2, 4 and 7 of 10) from an original trained
+from scratch; rows Original, Retrain, FineTune, NegGrad, UNSIR; A_Df / A_Dr on the test split (the paper's values
+imply test-split accuracy), relearn time as the paper measures it. The CIFAR-10 / CIFAR-100 / VGGFace settings are
+the configs in `configs/papers/*unsir*.yaml`; `--dataset digits --seeds '[0]'` is a quick check of the same grid.
+"""
+
+from __future__ import annotations
+
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.suites.base import MIA_SAMPLES, SUITES, Row, Suite
+from methods.base import load_defaults
+
+SEED002_RT = Evaluation(mia=True, mia_samples=MIA_SAMPLES, relearn=True, relearn_split="test_forget", relearn_optimizer="recipe")
+"""Relearn time as seed 002 measures it (its precisions: the original's optimizer, lr and weight decay, batch 256, 500
+random training images per epoch, the forgotten classes' test accuracy back to the original's, cap 100). The
+membership attacks are not in the paper: the companion table's `mia/*` rows are ours."""
+
+SUITES.register("unsir_table1")(Suite(
+    title="Seed 002 (TNNLS) Table I, CPU variant: forget 1 / 2 / 4 / 7 whole classes without seeing them (UNSIR) and the baselines",
+    dataset="fashion_mnist",
+    ks=(),
+    classes=((0,), (1, 2), (3, 4, 5, 6), (3, 4, 5, 6, 7, 8, 9)),
+    retain_per_class=1000,
+    recipe="fashion_mnist_unsir",
+    rows=(
+        Row("Original", "Original"),
+        Row("Retrain", "Retrain"),
+        Row("FineTune", "FineTune"),
+        Row("NegGrad", "NegGrad", load_defaults("configs/methods/NegGrad/seed002.yaml")),
+        Row("UNSIR", "UNSIR"),
+    ),
+    evaluation=SEED002_RT,
+    main_metrics=("test_forget/acc", "test_retain/acc"),
+    companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "mia/svm_asr", "cost/seconds"),
+))
