@@ -166,7 +166,7 @@ class UnlearnCLI(LightningCLI):
     def before_test(self) -> None:
         """`test` evaluates the original (or `--pretrained.checkpoint`), or the model a previous `fit` of the method saved."""
         self._attach()
-        if self.model.num_epochs() > 0:
+        if self.model.num_epochs() > 0 or self.model.one_shot:
             runner.load_unlearned(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self._setting("results_dir"))
 
     def after_test(self) -> None:

@@ -247,6 +247,9 @@ class UnlearningMethod(pl.LightningModule):
     """The paper's defaults: `configs/methods/<Method>/<paper>.yaml` (or a dict of init args)."""
     base_settings: ClassVar[tuple[str, ...]] = BASE_SETTINGS
     """The base settings the method takes (RAWP makes its own ascent steps: no `optimizer`)."""
+    one_shot: ClassVar[bool] = False
+    """Whether the method changes the weights in `prepare` alone, with no training epochs (Fisher): `test` then
+    still evaluates what its `fit` saved, not the original."""
     ignores_original: ClassVar[bool] = False
     """Whether the result does not depend on the original model's weights (Retrain): U-LiRA's shadows then need no originals."""
 

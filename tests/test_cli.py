@@ -245,3 +245,13 @@ def test_datasets_command_lists_every_dataset_and_where_it_is_expected(capsys):
     digits = next(line for line in lines if line.startswith("digits"))
     assert " found " in digits
     assert all(" found " in line or ("missing" in line and "data" in line) for line in lines)
+
+
+def test_test_of_a_one_shot_method_evaluates_what_its_fit_made(tmp_path, capsys):
+    """Fisher trains no epoch (its noise is drawn in `prepare`): `test` must still load the fitted model, not the original."""
+    args = ["--model", "Fisher", "--model.retain_samples", "100", "--data", "WholeClasses", "--data.classes", "[0]", "--results_dir", str(tmp_path), *QUIET]
+    assert run_here(capsys, "fit", *args).returncode == 0
+    (fitted,) = records_in(tmp_path)
+    assert run_here(capsys, "test", *args).returncode == 0
+    (tested,) = records_in(tmp_path)
+    assert tested["metrics"] == fitted["metrics"] and fitted["metrics"]["test_forget/acc"] < 0.5

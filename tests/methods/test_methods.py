@@ -22,6 +22,7 @@ from methods.base import SHARED_NAMES, load_defaults
 
 SPLITS = ("forget/acc", "retain/acc", "test/acc")
 SMALL = {name: {"attack": {"n_adv": 4, "steps": 10}} for name in ("Adv", "AdvImp")}
+SMALL["Fisher"] = {"retain_samples": 200}
 """Smaller adversarial sets for the tests that only need the mechanics (the paper's 20 × 100-step PGD takes ~1 min here)."""
 
 
