@@ -2,7 +2,8 @@
 Fashion-MNIST — forget whole classes ({0}, {1, 2}, {3, 4, 5, 6}, {3, …, 9}: 1, 2, 4 and 7 of 10) from an original trained
 from scratch; rows Original, Retrain, FineTune, NegGrad, UNSIR; A_Df / A_Dr on the test split (the paper's values
 imply test-split accuracy), relearn time as the paper measures it. The CIFAR-10 / CIFAR-100 / VGGFace settings are
-the configs in `configs/papers/*unsir*.yaml`; `--dataset digits --seeds '[0]'` is a quick check of the same grid.
+the configs in `configs/papers/*unsir*.yaml`; `unsir_table2` is Table II (Fisher forgetting, class 0, sharing Table I's runs).
+`--dataset digits --seeds '[0]'` is a quick check of the same grid.
 """
 
 from __future__ import annotations
@@ -33,4 +34,23 @@ SUITES.register("unsir_table1")(Suite(
     evaluation=SEED002_RT,
     main_metrics=("test_forget/acc", "test_retain/acc"),
     companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "mia/svm_asr", "cost/seconds"),
+))
+
+SUITES.register("unsir_table2")(Suite(
+    title="Seed 002 (TNNLS) Table II, CPU variant: forget class 0 — Fisher forgetting against UNSIR, on Table I's originals",
+    dataset="fashion_mnist",
+    ks=(),
+    classes=((0,),),
+    retain_per_class=1000,
+    recipe="fashion_mnist_unsir",
+    rows=(
+        Row("Original", "Original"),
+        Row("Retrain", "Retrain"),
+        Row("Fisher", "Fisher"),
+        Row("UNSIR", "UNSIR"),
+    ),
+    evaluation=SEED002_RT,
+    main_metrics=("test_forget/acc", "test_retain/acc"),
+    companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "mia/svm_asr", "cost/seconds"),
+    records="unsir_table1",
 ))
