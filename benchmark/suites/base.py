@@ -71,7 +71,7 @@ class Suite:
     """The original's pretraining recipe (`benchmark.models.pretraining.RECIPES`; default: the dataset's)."""
     evaluation: Evaluation = field(default_factory=lambda: Evaluation(mia=True, relearn=True, mia_samples=MIA_SAMPLES))
     track: str | None = None
-    """The leaderboard track of each k (`{k}` is replaced): the suite's runs become those tracks' entries. A continual
+    """The leaderboard track of each k (`{k}` is replaced; a class suite's `{classes}`, as `1-2`): the suite's runs become those tracks' entries. A continual
     suite's one track takes its runs at the track's step, and its stream is the track's for every seed."""
     main_metrics: tuple[str, ...] = ("forget/acc", "retain/acc", "test/acc")
     companion_metrics: tuple[str, ...] = ("rt/epochs", "mia/svm_asr", "mia/efficacy", "mia/loss_auc", "cost/seconds")
@@ -103,6 +103,13 @@ def column_label(column: Column) -> str:
     return f"classes {'/'.join(map(str, column))}" if isinstance(column, tuple) else f"k = {column}"
 
 
+def track_name(suite: Suite, column: Column) -> str:
+    """The leaderboard track of a column: `suite.track` with `{k}` or `{classes}` (e.g. `3-4-5-6`) filled in."""
+    if isinstance(column, tuple):
+        return suite.track.format(classes="-".join(map(str, column)))
+    return suite.track.format(k=column)
+
+
 def make_scenario(suite: Suite, column: Column, seed: int) -> RandomInstances | WholeClasses:
     """The forget request of one column and seed, set up."""
     if isinstance(column, tuple):
@@ -130,7 +137,7 @@ def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
     leaderboard = leaderboard or LEADERBOARD
     local = Pretrained(arch=suite.arch, recipe=suite.recipe)
     recipe = local.recipe_name(suite.dataset)
-    names = {suite.track.format(k=k) for k in suite.ks} & set(list_tracks(leaderboard)) if suite.track else set()
+    names = {track_name(suite, k) for k in columns(suite)} & set(list_tracks(leaderboard)) if suite.track else set()
     for track in (load_track(name, leaderboard) for name in sorted(names)):
         pretrained = track.make_pretrained()
         if (track.dataset, pretrained.arch, pretrained.recipe_name(track.dataset)) == (suite.dataset, suite.arch, recipe):
@@ -330,7 +337,7 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     if not suite.k_cl:
         seconds = run_seconds(records)
     main, companion = tables(suite, records)
-    entries = write_entries(suite, records) if suite.track and suite == replace(SUITES.get(name), seeds=suite.seeds, ks=suite.ks) else []
+    entries = write_entries(suite, records) if suite.track and suite == replace(SUITES.get(name), seeds=suite.seeds, ks=suite.ks, classes=suite.classes) else []
     command = "python cli.py suite " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "suite" else f"python cli.py suite {name}"
     summary = ("" if suite.k_cl else f"{original_summary(suite)}\n\n") + attacks_left_out(suite, records)
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
@@ -353,12 +360,12 @@ def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = 
         tracks = {track.scenario["init_args"]["step"] * suite.k_cl: track}
     else:
         known = set(list_tracks(leaderboard))
-        tracks = {k: load_track(suite.track.format(k=k), leaderboard) for k in suite.ks if suite.track.format(k=k) in known}
-        for k in sorted(set(suite.ks) - set(tracks)):
-            print(f"no entries for k={k}: there is no track {suite.track.format(k=k)}", file=sys.stderr)
+        tracks = {k: load_track(track_name(suite, k), leaderboard) for k in columns(suite) if track_name(suite, k) in known}
+        for k in sorted(set(columns(suite)) - set(tracks)):
+            print(f"no entries for {column_label(k)}: there is no track {track_name(suite, k)}", file=sys.stderr)
     for k, track in tracks.items():
         for row in suite.rows:
-            runs = [r for r in records if r["row"] == row.label and r["scenario"]["k"] == k]
+            runs = [r for r in records if r["row"] == row.label and column_of(r) == k]
             if sorted(r["seed"] for r in runs) != track.seeds:
                 print(f"no entry for {row.label} on {track.name}: the suite ran seeds {sorted(r['seed'] for r in runs)}, the track has {track.seeds}", file=sys.stderr)
                 continue

@@ -32,6 +32,7 @@ SUITES.register("unsir_table1")(Suite(
         Row("UNSIR", "UNSIR"),
     ),
     evaluation=SEED002_RT,
+    track="fashion_mnist-classes-{classes}",
     main_metrics=("test_forget/acc", "test_retain/acc"),
     companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "mia/svm_asr", "cost/seconds"),
 ))
@@ -50,6 +51,7 @@ SUITES.register("unsir_table2")(Suite(
         Row("UNSIR", "UNSIR"),
     ),
     evaluation=SEED002_RT,
+    track="fashion_mnist-classes-{classes}",
     main_metrics=("test_forget/acc", "test_retain/acc"),
     companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "mia/svm_asr", "cost/seconds"),
     records="unsir_table1",

@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment import runner
@@ -17,7 +18,9 @@ from benchmark.suites import (
     analyze_suite,
     run_suite,
 )
-from benchmark.suites.base import records_variant
+from benchmark.suites.base import records_variant, write_entries
+from datamodules.scenarios import WholeClasses
+from tests.benchmark.leaderboard.conftest import track_data
 
 TINY = Suite(
     title="tiny", dataset="digits", ks=(8, 12), seeds=(0, 1), arch="small_cnn", evaluation=Evaluation(mia=False),
@@ -220,6 +223,17 @@ def test_a_class_suite_has_a_column_per_forgotten_class_set_and_refuses_ks(tmp_p
     unsir = [r for r in result["records"] if r["method"] == "UNSIR"]
     assert sorted(tuple(r["scenario"]["classes"]) for r in unsir) == [(0,), (1, 2)]
     assert all(r["scenario"]["retain_per_class"] == 20 for r in unsir)
+    (tmp_path / "tracks").mkdir()
+    for classes in TINY_CLASSES.classes:
+        scenario = WholeClasses(classes=list(classes), retain_per_class=20, seed=0)
+        scenario.setup()
+        name = f"tiny-classes-{'-'.join(map(str, classes))}"
+        data = track_data(name, [{"seed": 0, "request": scenario.request.hash}])
+        data["scenario"] = {"class": "WholeClasses", "init_args": {"dataset": "digits", "classes": list(classes), "retain_per_class": 20}, "seed_arg": "seed"}
+        (tmp_path / "tracks" / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    written = write_entries(replace(TINY_CLASSES, track="tiny-classes-{classes}"), result["records"], leaderboard=tmp_path)
+    assert sorted(Path(p).parent.name + "/" + Path(p).stem for p in written) == [
+        "tiny-classes-0/Original", "tiny-classes-0/UNSIR", "tiny-classes-1-2/Original", "tiny-classes-1-2/UNSIR"]
     with pytest.raises(UnlearnBenchError, match="is a class suite: its columns are forgotten class sets"):
         run_suite("tiny_class_suite", ks=[4], results_dir=str(tmp_path / "runs"), progress=False)
     with pytest.raises(UnlearnBenchError, match="is an instance suite"):
