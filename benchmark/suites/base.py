@@ -236,7 +236,8 @@ def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
     `records` tagged with their row's label (`row`)."""
     groups: dict[tuple[str, int], list[dict]] = {}
     for r in records:
-        with_cost = {**r, "metrics": {**r["metrics"], "cost/seconds": r["timings"].get("cost/seconds")},
+        costs = {m: r["timings"][m] for m in ("cost/seconds", *suite.companion_metrics) if m.startswith("cost/") and r["timings"].get(m) is not None}
+        with_cost = {**r, "metrics": {**r["metrics"], **costs},
                      "scenario": {k: v for k, v in r["scenario"].items() if k != "stream"}}  # (a stream per seed)
         groups.setdefault((r["row"], column_of(r)), []).append(with_cost)
     by = {key: aggregate(group)[0] for key, group in groups.items()}
