@@ -19,6 +19,7 @@ from benchmark.metrics.curves import volatility
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.metrics.representations import (
     feature_norm,
+    gradcam,
     label_confusion,
     layerwise_cka,
     pattern_score,
@@ -32,6 +33,7 @@ from benchmark.models.pretraining import RECIPES
 from benchmark.reports.figures import (
     plot_cka,
     plot_confusion,
+    plot_gradcam,
     plot_prediction_distribution,
     plot_tsne,
     plot_weight_distance,
@@ -107,7 +109,23 @@ def write_run_figures(name: str, model: nn.Module, original: nn.Module, scenario
         plot_cka(layerwise_cka(original, model, forget), folder / "cka_forget.png", method=name, split="forget"),
         plot_cka(layerwise_cka(original, model, retain), folder / "cka_retain.png", method=name, split="retain"),
         tsne_figure(model, scenario, folder / "tsne.png", method=name, seed=seed),
+        *([gradcam_figure(name, model, original, scenario, folder / "gradcam_test_forget.png", retrain)] if "test_forget" in scenario.splits else []),
     ]
+
+
+GRADCAM_IMAGES = 8
+"""Test images of the forgotten classes in a Grad-CAM figure."""
+
+
+def gradcam_figure(name: str, model: nn.Module, original: nn.Module, scenario, path: Path, retrain: nn.Module | None = None) -> Path:
+    """Grad-CAM of the first test images of the forgotten classes, for their true class, by the original, the unlearned
+    model and Retrain when given (seed 002 Fig. 5)."""
+    x, y, *_ = next(iter(scenario.eval_loader("test_forget", shard=False)))
+    x, y = x[:GRADCAM_IMAGES], y[:GRADCAM_IMAGES]
+    models = {"Original": original, name: model, **({"Retrain": retrain} if retrain is not None else {})}
+    names = scenario.info.class_names
+    return plot_gradcam(x, {label: gradcam(m, x, y) for label, m in models.items()}, path, method=name, split="test_forget",
+                        labels=[names[int(c)] if names else str(int(c)) for c in y])
 
 
 TSNE_SAMPLES = 500

@@ -6,6 +6,7 @@ figure or table it reproduces. Models are put in eval mode for the call and rest
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -220,3 +221,30 @@ def tsne_embedding(features: torch.Tensor | np.ndarray, seed: int = 0, *, perple
         raise ValueError(f"t-SNE needs at least 4 samples, got {len(x)}")
     tsne = TSNE(n_components=2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca", random_state=seed)
     return tsne.fit_transform(x)
+
+
+def last_conv(model: nn.Module) -> nn.Module:
+    """The model's last `nn.Conv2d` (Grad-CAM's usual layer: the last spatial feature map)."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(model).__name__} has no convolution layer for Grad-CAM")
+    return convs[-1]
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM maps (Selvaraju et al. 2017; seed 002 Fig. 5) of `target` classes for images `x`, from `model`'s last
+    convolution, upsampled to the images' size and scaled to [0, 1] per image: captum's `LayerGradCam` (ReLU of the
+    gradient-weighted sum of the layer's channels) and `LayerAttribution.interpolate`. [N, H, W] on the CPU."""
+    from captum.attr import LayerAttribution, LayerGradCam  # (imported here: only figures need it)
+
+    with torch.inference_mode(False), torch.enable_grad():  # (figures are drawn inside Lightning's test loop)
+        model = copy.deepcopy(model).eval().requires_grad_(True)  # (a frozen original builds no graph to the layer)
+        for module in model.modules():
+            if getattr(module, "inplace", False):  # (an in-place activation would overwrite the convolution's output captum keeps)
+                module.inplace = False
+        device = _device(model)
+        x, target = x.clone().to(device), target.clone().to(device)
+        maps = LayerGradCam(model, last_conv(model)).attribute(x, target=target, relu_attributions=True)
+        maps = LayerAttribution.interpolate(maps, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0].detach().cpu()
+    peak = maps.flatten(1).amax(1).clamp_min(1e-12)
+    return maps / peak[:, None, None]

@@ -32,9 +32,10 @@ def _figure(width: float = 6.4, height: float = 4.8) -> tuple[Figure, Axes]:
     return figure, figure.add_subplot()
 
 
-def _save(figure: Figure, ax: Axes, path: str | Path, what: str, method: str, split: str) -> Path:
+def _save(figure: Figure, ax: Axes | None, path: str | Path, what: str, method: str, split: str) -> Path:
+    """Title the axes (the figure, when `ax` is None) and write the PNG with the title in its `Title` chunk."""
     title = f"{what}: {method}, {split}"
-    ax.set_title(title)
+    ax.set_title(title) if ax is not None else figure.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, metadata={"Title": title})
@@ -168,3 +169,26 @@ def plot_tsne(
     ax.set_xlabel("t-SNE dimension 1")
     ax.set_ylabel("t-SNE dimension 2")
     return _save(figure, ax, path, "t-SNE of penultimate features", method, split)
+
+
+def plot_gradcam(images: torch.Tensor, maps: Mapping[str, torch.Tensor], path: str | Path, *, method: str, split: str,
+                 labels: Sequence[str] | None = None) -> Path:
+    """A grid of images (first row) and each model's Grad-CAM map over them (a row per model; seed 002 Fig. 5)."""
+    n = len(images)
+    figure = Figure(figsize=(1.6 * n + 1.2, 1.6 * (len(maps) + 1)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(maps) + 1, n, squeeze=False)
+    pictures = _array(images.permute(0, 2, 3, 1) if images.shape[1] == 3 else images[:, 0])
+    for j in range(n):
+        axes[0][j].imshow(pictures[j], cmap=None if images.shape[1] == 3 else "gray")
+        if labels is not None:
+            axes[0][j].set_title(labels[j], fontsize=8)
+        for i, heat in enumerate(maps.values(), start=1):
+            axes[i][j].imshow(pictures[j], cmap=None if images.shape[1] == 3 else "gray")
+            axes[i][j].imshow(_array(heat[j]), cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    for i, name in enumerate(["image", *maps]):
+        axes[i][0].set_ylabel(name, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(figure, None, path, "Grad-CAM", method, split)

@@ -51,3 +51,10 @@ def test_figure_is_a_titled_png_with_axis_labels(kind: str, tmp_path: Path, monk
 def test_weight_distance_of_an_unchanged_model_draws_without_warnings(tmp_path: Path) -> None:
     path = figures.plot_weight_distance({"head": 0.0, "total": 0.0}, tmp_path / "zero.png", method="Original", split="class 0")
     assert path.stat().st_size > 0
+
+
+def test_gradcam_figure_is_a_titled_png_with_a_row_per_model(tmp_path: Path) -> None:
+    images, maps = torch.rand(4, 1, 8, 8), {"Original": torch.rand(4, 8, 8), METHOD: torch.rand(4, 8, 8)}
+    path = figures.plot_gradcam(images, maps, tmp_path / "gradcam.png", method=METHOD, split="test_forget", labels=list("abcd"))
+    with Image.open(path) as image:
+        assert METHOD in image.text["Title"] and "Grad-CAM" in image.text["Title"] and image.size[1] > 300

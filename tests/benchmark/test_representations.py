@@ -13,7 +13,9 @@ from torch.utils.data import DataLoader
 from benchmark.metrics.representations import (
     default_cka_layers,
     feature_norm,
+    gradcam,
     label_confusion,
+    last_conv,
     layerwise_cka,
     linear_cka,
     pattern_score,
@@ -146,3 +148,23 @@ def test_tsne_embedding_is_deterministic() -> None:
     embedding = tsne_embedding(features, seed=0)
     assert embedding.shape == (40, 2) and np.isfinite(embedding).all()
     np.testing.assert_array_equal(embedding, tsne_embedding(features, seed=0))
+
+
+def test_gradcam_equals_a_direct_computation(data) -> None:
+    """Grad-CAM of class c: ReLU(Σ_k α_k A_k), α_k the spatial mean of ∂logit_c/∂A_k at the last convolution's output,
+    bilinearly upsampled to the image and scaled to a peak of 1 per image."""
+    model = small_model().eval()
+    for module in model.modules():  # (the direct computation keeps the convolution's output unmodified)
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = False
+    x, y = data.images[:6].float(), data.targets[:6]
+    store = {}
+    handle = last_conv(model).register_forward_hook(lambda module, inputs, output: store.update(a=output))
+    logits = model(x)
+    handle.remove()
+    (grads,) = torch.autograd.grad(logits.gather(1, y[:, None]).sum(), store["a"])
+    direct = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * store["a"]).sum(1, keepdim=True))
+    direct = torch.nn.functional.interpolate(direct, size=(8, 8), mode="bilinear")[:, 0].detach()
+    direct = direct / direct.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    maps = gradcam(small_model(), x, y)  # (the same weights, with the in-place ReLUs gradcam must see through)
+    assert maps.shape == (6, 8, 8) and torch.allclose(maps, direct, atol=1e-5)
