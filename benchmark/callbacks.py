@@ -25,7 +25,7 @@ from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 
 from benchmark.metrics.accuracy import evaluate_accuracy
-from benchmark.metrics.curves import CURVE_SPLITS
+from benchmark.metrics.curves import CLASS_CURVE_SPLITS, CURVE_SPLITS
 
 
 class MemoryPeak:
@@ -144,22 +144,30 @@ class StopCriterion(pl.Callback):
 
 
 class Curves(pl.Callback):
-    """Accuracy on forget / retain / test before unlearning and after every epoch, in the method's `curves`
-    (`--evaluation.curves`); its time is not part of the cost."""
+    """Accuracy on forget / retain / test (and test_forget / test_retain in class scenarios) after the method's
+    `prepare` and before its first epoch (seed 003 §4's epoch 0, "right after masking"), then after every epoch, in the
+    method's `curves` (`--evaluation.curves`); a method that trains no epoch gets its one point at the end. Its time is
+    not part of the cost."""
 
     def __init__(self) -> None:
         self.uncounted_seconds = 0.0
 
     def on_fit_start(self, trainer, pl_module) -> None:
         pl_module.curves, self.uncounted_seconds = {}, 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
         self.record(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.record(trainer, pl_module)
 
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not pl_module.curves:
+            self.record(trainer, pl_module)
+
     def record(self, trainer, pl_module) -> None:
         start = time.perf_counter()
-        for split in CURVE_SPLITS:
+        for split in (*CURVE_SPLITS, *(s for s in CLASS_CURVE_SPLITS if s in trainer.datamodule.splits)):
             pl_module.curves.setdefault(f"{split}/acc", []).append(split_accuracy(trainer, pl_module, split))
         self.uncounted_seconds += time.perf_counter() - start
 

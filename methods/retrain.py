@@ -53,9 +53,8 @@ class Retrain(UnlearningMethod):
 
     def configure_optimizers(self):
         optimizer = self.recipe.make_optimizer(self.model.parameters())
-        if self.recipe.schedule == "constant":
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.recipe.epochs)}
+        scheduler = self.recipe.make_scheduler(optimizer)
+        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         if self.recipe.clip_value is not None:

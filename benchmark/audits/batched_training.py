@@ -37,10 +37,6 @@ def data_orders(num_samples: int, seeds: Sequence[int], epochs: int) -> torch.Te
     return orders
 
 
-def _schedule(optimizer: torch.optim.Optimizer, recipe: Recipe):
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs) if recipe.schedule == "cosine" else None
-
-
 def train_models(
     arch: str,
     info: DatasetInfo,
@@ -84,7 +80,7 @@ def train_models(
     for m, model in enumerate(models):
         model.train()
         optimizer = recipe.make_optimizer(model.parameters())
-        scheduler = _schedule(optimizer, recipe)
+        scheduler = recipe.make_scheduler(optimizer)
         for epoch in range(epochs):
             for step in range(steps):
                 index = orders[m, epoch, step * recipe.batch_size:(step + 1) * recipe.batch_size]
@@ -103,7 +99,7 @@ def _train_stacked(models, images, labels, orders, recipe, epochs, steps, pixels
     template = copy.deepcopy(models[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
     optimizer = recipe.make_optimizer(list(params.values()))
-    scheduler = _schedule(optimizer, recipe)
+    scheduler = recipe.make_scheduler(optimizer)
     count = len(models)
     for epoch in range(epochs):
         for step in range(steps):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 CURVE_SPLITS = ("forget", "retain", "test")
+CLASS_CURVE_SPLITS = ("test_forget", "test_retain")
+"""Also curved in class scenarios (seed 003's test-forget and test-remain accuracy)."""
 
 
 def volatility(curve: Sequence[float]) -> float:

@@ -1,0 +1,72 @@
+"""FisherMask and RandomMask: mask the top R parameters, then fine-tune (seed 003 §3.1, §4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch.utils.data import DataLoader
+
+from datamodules.access import DataView
+from methods.base import register_method
+from methods.blocks.fisher import Reduction, diagonal_fisher
+from methods.blocks.masking import MaskThenFinetune
+
+
+def _batches(data: DataView, split: str, batch_size: int) -> DataLoader:
+    dataset = data[split]
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=getattr(dataset, "collate_fn", None))
+
+
+@register_method
+class FisherMask(MaskThenFinetune):
+    """Zero the top R parameters by F_f − F_r over all parameters (seed 003 §3.1, Proposition 1), then fine-tune on D_r
+    (`MaskThenFinetune`).
+
+    F is the diagonal empirical Fisher (§3.1's estimate): per-sample squared gradients of log p(y|x, w) at the labels
+    the original was trained with, the model in evaluation mode (BatchNorm's running statistics), summed over the
+    set (`reduction="mean"` divides by its size; the paper's Proposition 1 drops the factor). `score_on="forget"`, or
+    a request without D_r access, ranks by F_f alone (§4.3's "no remain data"). Defaults:
+    `configs/methods/FisherMask/seed003.yaml` (R = 0.02, CIFAR's; S = 5; the re-upload's SGD, momentum 0.9, weight
+    decay 1e-4, lr 0.1; T = 10 epochs, the CPU variant's, batch 128).
+    """
+
+    defaults = "configs/methods/FisherMask/seed003.yaml"
+
+    def __init__(self, *, score_on: Literal["forget_and_retain", "forget"] = "forget_and_retain", reduction: Reduction = "sum", **kwargs) -> None:
+        """
+        Args:
+            score_on: rank by F_f − F_r (`forget_and_retain`) or by F_f alone (`forget`).
+            reduction: the Fisher's sum over a set (`sum`, as Proposition 1's F_f, F_r) or its mean.
+        """
+        super().__init__(**kwargs)
+        self.score_on, self.reduction = score_on, reduction
+
+    def scores(self, data: DataView) -> dict[str, torch.Tensor]:
+        fisher = lambda split: diagonal_fisher(self.model, _batches(data, split, self.batch_size()), kind="empirical", reduction=self.reduction)  # noqa: E731
+        forget = fisher("forget")
+        if self.score_on == "forget" or "retain" not in data:
+            return forget
+        retain = fisher("retain")
+        return {name: forget[name] - retain[name] for name in forget}
+
+
+@register_method
+class RandomMask(MaskThenFinetune):
+    """Zero R of FisherMask's parameters (all of them) drawn uniformly at random, then fine-tune (seed 003 §4's
+    RandomMask baseline). The draw is seeded by `seed`, or by the run's seed when null. Defaults:
+    `configs/methods/RandomMask/seed003.yaml` (FisherMask's)."""
+
+    defaults = "configs/methods/RandomMask/seed003.yaml"
+
+    def __init__(self, *, seed: int | None = None, **kwargs) -> None:
+        """
+        Args:
+            seed: the seed of the draw; null: the run's seed.
+        """
+        super().__init__(**kwargs)
+        self.seed = seed
+
+    def scores(self, data: DataView) -> dict[str, torch.Tensor]:
+        generator = torch.Generator().manual_seed(torch.initial_seed() if self.seed is None else self.seed)
+        return {name: torch.rand(p.shape, generator=generator) for name, p in self.model.named_parameters()}
