@@ -1,4 +1,4 @@
-"""FisherMask and RandomMask: mask the top R parameters, then fine-tune (seed 003 §3.1, §4)."""
+"""FisherMask, RandomMask and ActivationMask: mask the top R parameters or channels, then fine-tune (seed 003 §3.1-3.2, §4)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from datamodules.access import DataView
 from methods.base import register_method
 from methods.blocks.fisher import Reduction, diagonal_fisher
-from methods.blocks.masking import MaskThenFinetune
+from methods.blocks.masking import MaskThenFinetune, conv_bn_relu
 
 
 def _batches(data: DataView, split: str, batch_size: int) -> DataLoader:
@@ -70,3 +70,56 @@ class RandomMask(MaskThenFinetune):
     def scores(self, data: DataView) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(torch.initial_seed() if self.seed is None else self.seed)
         return {name: torch.rand(p.shape, generator=generator) for name, p in self.model.named_parameters()}
+
+
+@register_method
+class ActivationMask(MaskThenFinetune):
+    """Zero the convolution kernels of the top R channels by A_Df,j − A_Dr,j, then fine-tune (seed 003 §3.2): A_ij is
+    sample i's spatial mean of channel j after Conv-BatchNorm-ReLU (`conv_bn_relu`: the model's Conv2d → BatchNorm2d →
+    ReLU modules, in registration order), averaged over D_f and over D_r with the model in evaluation mode. R ranks all
+    such channels together; a masked channel's output filter (and bias) is zeroed, BatchNorm untouched (issue 18's
+    reading). `score_on="forget"` ranks by A_Df alone. Defaults: `configs/methods/ActivationMask/seed003.yaml`.
+    """
+
+    defaults = "configs/methods/ActivationMask/seed003.yaml"
+
+    def __init__(self, *, score_on: Literal["forget_and_retain", "forget"] = "forget_and_retain", **kwargs) -> None:
+        """
+        Args:
+            score_on: rank by A_Df − A_Dr (`forget_and_retain`) or by A_Df alone (`forget`).
+        """
+        super().__init__(**kwargs)
+        self.score_on = score_on
+
+    def mean_activations(self, data: DataView, split: str) -> dict[str, torch.Tensor]:
+        layers = conv_bn_relu(self.model)
+        sums = {name: 0.0 for name, _, _ in layers}
+        hooks = [act.register_forward_hook(lambda module, inputs, output, name=name: sums.__setitem__(name, sums[name] + output.mean(dim=(2, 3)).sum(0)))
+                 for name, _, act in layers]
+        count, was_training = 0, self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for x, *_ in _batches(data, split, self.batch_size()):
+                    self.model(x.to(self.device))
+                    count += len(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+            self.model.train(was_training)
+        return {name: total / count for name, total in sums.items()}
+
+    def scores(self, data: DataView) -> dict[str, torch.Tensor]:
+        forget = self.mean_activations(data, "forget")
+        if self.score_on == "forget" or "retain" not in data:
+            return forget
+        retain = self.mean_activations(data, "retain")
+        return {name: forget[name] - retain[name] for name in forget}
+
+    def zero(self, masks: dict[str, torch.Tensor]) -> None:
+        convolutions = {name: conv for name, conv, _ in conv_bn_relu(self.model)}
+        for name, mask in masks.items():
+            conv = convolutions[name]
+            conv.weight[mask.to(conv.weight.device)] = 0.0
+            if conv.bias is not None:
+                conv.bias[mask.to(conv.bias.device)] = 0.0

@@ -8,6 +8,7 @@ import math
 
 import torch
 from jsonargparse.typing import NonNegativeFloat, PositiveInt
+from torch import nn
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.hashing import tensors_sha256
@@ -68,7 +69,8 @@ class MaskThenFinetune(UnlearningMethod):
         self.masks: dict[str, torch.Tensor] | None = None
 
     def scores(self, data: DataView) -> dict[str, torch.Tensor]:
-        """A score per unit of every maskable tensor of `self.model` (named as in `named_parameters`); higher is masked first."""
+        """A score per unit, higher masked first: per maskable parameter (named as in `named_parameters`), or per
+        group of units that `zero` knows (ActivationMask: a convolution's output channels)."""
         raise NotImplementedError
 
     def prepare(self, data: DataView) -> None:
@@ -80,12 +82,16 @@ class MaskThenFinetune(UnlearningMethod):
             raise UnlearnBenchError(f"{type(self).__name__}.ratio = {self.ratio} masks {self.ratio * total:.2f} of {total} units, less than one; "
                                     "use 0 (no masking) or a larger ratio")
         self.masks = top_fraction(scores, self.ratio)
-        parameters = dict(self.model.named_parameters())
         with torch.no_grad():
-            for name, mask in self.masks.items():
-                parameters[name][mask.to(parameters[name].device)] = 0.0
+            self.zero(self.masks)
         self.cost["cost/masked"] = float(sum(int(m.sum()) for m in self.masks.values()))
         self.mask_hash = mask_hash(self.masks)
+
+    def zero(self, masks: dict[str, torch.Tensor]) -> None:
+        """Zero the masked units: by default entries of the parameters the masks are named after."""
+        parameters = dict(self.model.named_parameters())
+        for name, mask in masks.items():
+            parameters[name][mask.to(parameters[name].device)] = 0.0
 
     def num_epochs(self) -> int:
         return self.budget.max_epochs if self.finetune else 0
@@ -106,3 +112,16 @@ class MaskThenFinetune(UnlearningMethod):
         loss = torch.nn.functional.cross_entropy(self.model(x), y)
         self.log("train/loss", loss)
         return loss
+
+
+def conv_bn_relu(model: nn.Module) -> list[tuple[str, nn.Conv2d, nn.Module]]:
+    """(name, convolution, activation) of every Conv2d → BatchNorm2d → ReLU in the model's module registration order
+    (identities between them skipped): the Conv-BN-ReLU channels seed 003's channel methods score and mask."""
+    modules = [(name, m) for name, m in model.named_modules() if not isinstance(m, nn.Identity) and not list(m.children())]
+    found = []
+    for (name, conv), (_, norm), (_, act) in zip(modules, modules[1:], modules[2:]):
+        if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and isinstance(act, nn.ReLU):
+            found.append((name, conv, act))
+    if not found:
+        raise UnlearnBenchError(f"{type(model).__name__} has no Conv-BatchNorm-ReLU layers for a channel masking method")
+    return found

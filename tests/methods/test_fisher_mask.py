@@ -2,15 +2,18 @@
 
 import pytest
 import torch
+from torch import nn
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment.runner import attach, run
 from benchmark.metrics.evaluator import Evaluation
+from benchmark.models import Classifier, Normalize
 from benchmark.models.pretraining import MILESTONES, Pretrained
+from datamodules.datasets import ImageTensorDataset
 from datamodules.scenarios import WholeClasses
 from methods.blocks.masking import top_fraction
 from methods import Original
-from methods.fisher_mask import FisherMask, RandomMask
+from methods.fisher_mask import ActivationMask, FisherMask, RandomMask
 
 QUICK = {"budget": {"max_epochs": 1, "batch_size": 64}}
 
@@ -95,4 +98,39 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
 def test_a_ratio_masking_less_than_one_unit_is_refused_and_writes_no_record(tmp_path):
     with pytest.raises(UnlearnBenchError, match="masks 0.\\d+ of \\d+ units, less than one"):
         run(FisherMask(ratio=1e-9, **QUICK), WholeClasses(classes=[0]), Pretrained(), results_dir=str(tmp_path), progress=False)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def planted() -> tuple[Classifier, dict]:
+    """A Conv-BN-ReLU net whose channel 2 fires only on a bright 3×3 block, which only class-0 images have."""
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model = Classifier(backbone, 4, 2, "planted", Normalize((0.0,), (1.0,))).eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        backbone[0].weight.uniform_(0.0, 0.3)
+        backbone[0].weight[2], backbone[0].bias[2] = 1.0, -5.0
+    generator = torch.Generator().manual_seed(0)
+    forget = torch.zeros(20, 1, 8, 8)
+    for i, (r, c) in enumerate(torch.randint(0, 6, (20, 2), generator=generator).tolist()):
+        forget[i, 0, r : r + 3, c : c + 3] = 1.0
+    retain = 0.5 * torch.rand(60, 1, 8, 8, generator=generator)
+    data = {"forget": ImageTensorDataset(forget, torch.zeros(20)), "retain": ImageTensorDataset(retain, torch.ones(60))}
+    return model, data
+
+
+def test_activation_mask_picks_the_planted_class_0_only_channel_and_zeroes_its_filter():
+    model, data = planted()
+    method = ActivationMask(ratio=0.25)  # one channel of four
+    method.model = model
+    scores = method.scores(data)["backbone.0"]
+    assert scores.argmax() == 2 and scores[2] > 3 * scores[[0, 1, 3]].max()
+    method.masks = top_fraction(method.scores(data), 0.25)
+    with torch.no_grad():
+        method.zero(method.masks)
+    assert (model.backbone[0].weight[2] == 0).all() and model.backbone[0].bias[2] == 0 and (model.backbone[0].weight[[0, 1, 3]] != 0).any()
+
+
+def test_a_channel_method_on_a_net_without_conv_bn_relu_is_refused_and_writes_no_record(tmp_path):
+    with pytest.raises(UnlearnBenchError, match="has no Conv-BatchNorm-ReLU layers"):
+        run(ActivationMask(**QUICK), WholeClasses(classes=[0]), Pretrained(arch="small_cnn"), results_dir=str(tmp_path), progress=False)
     assert not list(tmp_path.rglob("*.json"))

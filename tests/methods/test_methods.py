@@ -23,6 +23,8 @@ from methods.base import SHARED_NAMES, load_defaults
 SPLITS = ("forget/acc", "retain/acc", "test/acc")
 SMALL = {name: {"attack": {"n_adv": 4, "steps": 10}} for name in ("Adv", "AdvImp")}
 SMALL["Fisher"] = {"retain_samples": 200}
+ARCH = {"ActivationMask": "narrow_cnn_bn"}
+"""Methods that need a kind of layer the default small CNN lacks (ActivationMask: Conv-BatchNorm-ReLU)."""
 """Smaller adversarial sets for the tests that only need the mechanics (the paper's 20 × 100-step PGD takes ~1 min here)."""
 
 
@@ -31,7 +33,7 @@ def test_every_method_unlearns_and_reports_every_split(name, tmp_path):
     method = METHODS.get(name)(**SMALL.get(name, {}))
     retain_subset = {"retain_per_class": 20} if method.data_access.retain == "request" else {}  # (UNSIR's D_r_sub)
     scenario = RandomInstances(k=16, relabel=True) if "relabel" in method.train_splits else WholeClasses(classes=[4], **retain_subset)
-    record = run(method, scenario, Pretrained(), results_dir=str(tmp_path), progress=False)
+    record = run(method, scenario, Pretrained(arch=ARCH.get(name, "small_cnn")), results_dir=str(tmp_path), progress=False)
     assert set(record["metrics"]) == {f"{s}/acc" for s in scenario.eval_split_names} | set(MIA_METRICS)
     assert all(v is None or 0.0 <= v <= 1.0 for v in record["metrics"].values())
     assert record["timings"]["cost/seconds"] >= 0 and record["request"]["num_forget"] == len(scenario.request.forget_indices)
