@@ -15,7 +15,7 @@ from torch import nn
 from benchmark.audits.relearn import relearn_time
 from benchmark.audits.ulira import ulira_measures
 from benchmark.metrics.accuracy import evaluate_accuracy
-from benchmark.metrics.curves import volatility
+from benchmark.metrics.curves import curve_measures
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.metrics.representations import (
     feature_norm,
@@ -59,7 +59,7 @@ def model_measures(method, scenario, evaluation: Evaluation, retrain: nn.Module 
     if broken:  # a model with non-finite outputs gets NaN, never a number measured from NaN logits
         return {name: math.nan for name in model_measure_names(evaluation)}
     if evaluation.curves and method.curves:
-        results.update({name.replace("/acc", "/volatility"): volatility(curve) for name, curve in method.curves.items()})
+        results.update(curve_measures(method.curves))
     if evaluation.relearn:
         regained = forget if evaluation.relearn_split == "forget" else scenario.eval_loader(evaluation.relearn_split, shard=False)
         target = evaluate_accuracy(original, regained, method.num_classes, device)

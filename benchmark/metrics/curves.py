@@ -1,4 +1,4 @@
-"""Metrics per epoch of unlearning, and seed 003's volatility score computed from them."""
+"""Metrics per epoch of unlearning, and seed 003's volatility scores computed from them."""
 
 from __future__ import annotations
 
@@ -7,17 +7,45 @@ from collections.abc import Sequence
 CURVE_SPLITS = ("forget", "retain", "test")
 CLASS_CURVE_SPLITS = ("test_forget", "test_retain")
 """Also curved in class scenarios (seed 003's test-forget and test-remain accuracy)."""
+FORGET_SPLITS = ("forget", "test_forget")
+"""Curves whose volatility seed 003 counts downwards (forget accuracy should fall)."""
 
 
-def volatility(curve: Sequence[float]) -> float:
-    """Seed 003 §4.1's volatility score of an accuracy curve Acc_0 … Acc_T (Acc_0 before unlearning):
-    the mean absolute change between consecutive epochs, (1/T) Σ_{t=1..T} |Acc_t − Acc_{t−1}|.
+def volatility(curve: Sequence[float], forget: bool) -> float:
+    """Seed 003 §4.1's volatility, exactly as printed, of an accuracy curve Acc_0 … Acc_T (Acc_0 right after the method's
+    one-off step, e.g. masking): remain (`forget=False`) (|T| − 1)⁻¹ Σ_{t=1..|T|} (Acc_t − Acc_{t−1}); forget
+    (|T| − 1)⁻¹ Σ_{t=0..|T|−1} (Acc_t − Acc_{t+1}). Both telescope: (Acc_T − Acc_0) / (T − 1) and its negative. NaN
+    with fewer than 3 points (T − 1 = 0)."""
+    steps = len(curve) - 1
+    if steps < 2:
+        return float("nan")
+    net = curve[-1] - curve[0]
+    return (-net if forget else net) / (steps - 1)
 
-    Our reading: the paper prints the signed sum Σ (Acc_t − Acc_{t−1}) / (|T| − 1), which telescopes
-    to the net change (Acc_T − Acc_0) and cannot measure how much a curve "fluctuates severely", the
-    property the score is introduced for; the absolute value measures it, and equals the printed
-    formula for monotone curves (up to sign and the |T| − 1 normalisation).
-    """
+
+def volatility_table1(curve: Sequence[float], forget: bool) -> float:
+    """The unnormalised sums of the re-upload's `cal_avg_acc.py` (shivank21/Unlearning-with-Fisher-Masking), which
+    reproduce seed 003's Table 1: remain Acc_T − Acc_0; forget Acc_{n−2} − Acc_{n−1} (n points: what Python's index
+    −1 makes of the printed sum's Acc_{t+1})."""
+    if len(curve) < 2:
+        return float("nan")
+    return curve[-2] - curve[-1] if forget else curve[-1] - curve[0]
+
+
+def mean_abs_delta(curve: Sequence[float]) -> float:
+    """The mean absolute change between consecutive epochs, (1/T) Σ_{t=1..T} |Acc_t − Acc_{t−1}|: how much a curve
+    fluctuates, which the printed (telescoping) volatility cannot tell (0.0 for a single point)."""
     if len(curve) < 2:
         return 0.0
     return sum(abs(b - a) for a, b in zip(curve, curve[1:])) / (len(curve) - 1)
+
+
+def curve_measures(curves: dict[str, Sequence[float]]) -> dict[str, float]:
+    """`{split}/volatility`, `{split}/volatility_table1` and `{split}/mean_abs_delta` of every `{split}/acc` curve."""
+    results = {}
+    for name, curve in curves.items():
+        split = name.removesuffix("/acc")
+        forget = split in FORGET_SPLITS
+        results |= {f"{split}/volatility": volatility(curve, forget), f"{split}/volatility_table1": volatility_table1(curve, forget),
+                    f"{split}/mean_abs_delta": mean_abs_delta(curve)}
+    return results

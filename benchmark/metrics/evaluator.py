@@ -47,7 +47,8 @@ class Evaluation:
             Retrain's, when a Retrain run of the same request and seed is saved), `forget/feature_norm`,
             `retain/feature_norm` (penultimate features) and `forget/pattern` (Streisand pattern score).
         curves: accuracy on forget / retain / test before unlearning and after every epoch (in the
-            record's `curves`, not counted in the cost) and seed 003's `{split}/volatility` from them.
+            record's `curves`, not counted in the cost) and seed 003's `{split}/volatility`, `{split}/volatility_table1`
+            and `{split}/mean_abs_delta` from them.
         figures: PNG figures next to the result record (weight distance, prediction distribution,
             confusion, layer-wise CKA on forget and retain, t-SNE).
         mia_attacks: the attacks to compute, by name (None: all of them).
