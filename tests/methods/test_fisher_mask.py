@@ -13,7 +13,7 @@ from datamodules.datasets import ImageTensorDataset
 from datamodules.scenarios import WholeClasses
 from methods.blocks.masking import top_fraction
 from methods import Original
-from methods.fisher_mask import ActivationMask, FisherMask, RandomMask
+from methods.fisher_mask import ActivationMask, FisherMask, GradMask, RandomMask, integrated_gradients
 
 QUICK = {"budget": {"max_epochs": 1, "batch_size": 64}}
 
@@ -134,3 +134,24 @@ def test_a_channel_method_on_a_net_without_conv_bn_relu_is_refused_and_writes_no
     with pytest.raises(UnlearnBenchError, match="has no Conv-BatchNorm-ReLU layers"):
         run(ActivationMask(**QUICK), WholeClasses(classes=[0]), Pretrained(arch="small_cnn"), results_dir=str(tmp_path), progress=False)
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_integrated_gradients_are_complete():
+    """Σ over a layer's channels of the integrated gradient = L(x) − L(x with that layer's output at 0), as m grows."""
+    model, data = planted()
+    x, y = data["retain"].images[:5].float(), data["retain"].targets[:5]
+    layer = model.backbone[2]
+    attribution = integrated_gradients(model, layer, x, y, steps=400).sum(1)
+    zeroed = layer.register_forward_hook(lambda module, inputs, output: torch.zeros_like(output))
+    baseline = torch.nn.functional.cross_entropy(model(x), y, reduction="none").detach()
+    zeroed.remove()
+    full = torch.nn.functional.cross_entropy(model(x), y, reduction="none").detach()
+    assert torch.allclose(attribution, full - baseline, atol=5e-3)
+
+
+def test_grad_mask_masks_exactly_round_r_n_channels(tmp_path):
+    method = GradMask(ratio=0.1, steps=4, finetune=False, **QUICK)
+    run(method, WholeClasses(classes=[0]), Pretrained(arch="narrow_cnn_bn"), results_dir=str(tmp_path), progress=False, evaluation=Evaluation(mia=False))
+    assert method.cost["cost/masked"] == round(0.1 * (32 + 64))
+    conv = method.model.backbone[0]
+    assert all((conv.weight[j] == 0).all() for j in method.masks["backbone.0"].nonzero().flatten())
