@@ -1,4 +1,4 @@
-"""FisherMask, RandomMask, ActivationMask and GradMask: mask the top R parameters or channels, then fine-tune (seed 003 §3, §4)."""
+"""FisherMask, RandomMask, ActivationMask, GradMask and TFIDF: mask the top R parameters or channels, then fine-tune (seed 003 §3, §4)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from jsonargparse.typing import PositiveInt
 from torch.utils.data import DataLoader
 
+from benchmark.core.errors import UnlearnBenchError
 from datamodules.access import DataView
 from methods.base import register_method
 from methods.blocks.fisher import Reduction, diagonal_fisher
@@ -194,3 +195,68 @@ class GradMask(ChannelMask):
                 p.requires_grad_(flag)
             self.model.train(was_training)
         return {name: -total / count for name, total in totals.items()}
+
+
+@register_method
+class TFIDF(ChannelMask):
+    """Zero the convolution kernels of the top R channels by their TF-IDF score for the forgotten class, then fine-tune
+    (Wang et al. 2022, seed 003's baseline; class scenarios only). With a_jc the mean over class c's images of channel
+    j's spatial mean of ReLU(convolution output), taken before BatchNorm as Wang's hook does: TF_jc = a_jc / Σ_{j' in
+    the layer} a_j'c, IDF_j = log(C / (1 + #{c : a_jc ≥ mean_c a_jc})), score_j = TF_jc · IDF_j, the highest zeroed
+    (as the paper says). Scored on D_f and D_r, each cut to its first `score_samples` images in training order (the
+    re-upload scores the first 128 unshuffled training images); with several forgotten classes a channel's score is
+    its largest over them (ours). Defaults: `configs/methods/TFIDF/seed003.yaml`.
+    """
+
+    defaults = "configs/methods/TFIDF/seed003.yaml"
+
+    def __init__(self, *, score_samples: PositiveInt | None = None, **kwargs) -> None:
+        """
+        Args:
+            score_samples: score on the first this many images of D_f and of D_r; null: all of them.
+        """
+        super().__init__(**kwargs)
+        self.score_samples = score_samples
+
+    def class_means(self, data: DataView) -> dict[str, torch.Tensor]:
+        """a_jc per layer: [channels, classes]."""
+        layers = conv_bn_relu(self.model)
+        sums = {name: torch.zeros(conv.out_channels, data.num_classes, device=self.device) for name, conv, _ in layers}
+        counts = torch.zeros(data.num_classes, device=self.device)
+        labels: dict = {}
+        def accumulate(name: str, output: torch.Tensor) -> None:  # (a hook returning a tensor would replace the output)
+            sums[name].index_add_(1, labels["y"], torch.relu(output).mean(dim=(2, 3)).T)
+
+        hooks = [conv.register_forward_hook(lambda module, inputs, output, name=name: accumulate(name, output)) for name, conv, _ in layers]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for split in ("forget", "retain"):
+                    seen = 0
+                    for x, y, *_ in _batches(data, split, self.batch_size()):
+                        if self.score_samples is not None:
+                            x, y = x[: self.score_samples - seen], y[: self.score_samples - seen]
+                        labels["y"] = y.to(self.device)
+                        self.model(x.to(self.device))
+                        counts.index_add_(0, labels["y"], torch.ones(len(y), device=self.device))
+                        seen += len(y)
+                        if self.score_samples is not None and seen >= self.score_samples:
+                            break
+        finally:
+            for hook in hooks:
+                hook.remove()
+            self.model.train(was_training)
+        return {name: total / counts.clamp_min(1) for name, total in sums.items()}
+
+    def scores(self, data: DataView) -> dict[str, torch.Tensor]:
+        if data.forget_classes is None:
+            raise UnlearnBenchError("TFIDF scores channels for the forgotten class (Wang et al. 2022) and needs a class scenario "
+                                    "(WholeClasses); this request names no forgotten classes")
+        scores = {}
+        for name, a in self.class_means(data).items():
+            tf = a / a.sum(dim=0, keepdim=True).clamp_min(1e-12)
+            documents = (a >= a.mean(dim=1, keepdim=True)).sum(dim=1)
+            idf = torch.log(a.shape[1] / (1 + documents.float()))
+            scores[name] = (tf[:, list(data.forget_classes)] * idf[:, None]).amax(dim=1)
+        return scores

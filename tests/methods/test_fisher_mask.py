@@ -10,10 +10,10 @@ from benchmark.metrics.evaluator import Evaluation
 from benchmark.models import Classifier, Normalize
 from benchmark.models.pretraining import MILESTONES, Pretrained
 from datamodules.datasets import ImageTensorDataset
-from datamodules.scenarios import WholeClasses
+from datamodules.scenarios import RandomInstances, WholeClasses
 from methods.blocks.masking import top_fraction
 from methods import Original
-from methods.fisher_mask import ActivationMask, FisherMask, GradMask, RandomMask, integrated_gradients
+from methods.fisher_mask import TFIDF, ActivationMask, FisherMask, GradMask, RandomMask, integrated_gradients
 
 QUICK = {"budget": {"max_epochs": 1, "batch_size": 64}}
 
@@ -101,10 +101,17 @@ def test_a_ratio_masking_less_than_one_unit_is_refused_and_writes_no_record(tmp_
     assert not list(tmp_path.rglob("*.json"))
 
 
-def planted() -> tuple[Classifier, dict]:
-    """A Conv-BN-ReLU net whose channel 2 fires only on a bright 3×3 block, which only class-0 images have."""
+class PlantedView(dict):
+    """The splits a method's data view would give, with the view's class facts."""
+
+    num_classes, forget_classes = 4, (0,)
+
+
+def planted() -> tuple[Classifier, PlantedView]:
+    """A Conv-BN-ReLU net whose channel 2 fires only on a bright 3×3 block, which only class-0 images have (the others:
+    classes 1-3, dim noise)."""
     backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    model = Classifier(backbone, 4, 2, "planted", Normalize((0.0,), (1.0,))).eval()
+    model = Classifier(backbone, 4, 4, "planted", Normalize((0.0,), (1.0,))).eval()
     with torch.no_grad():
         torch.manual_seed(0)
         backbone[0].weight.uniform_(0.0, 0.3)
@@ -114,16 +121,17 @@ def planted() -> tuple[Classifier, dict]:
     for i, (r, c) in enumerate(torch.randint(0, 6, (20, 2), generator=generator).tolist()):
         forget[i, 0, r : r + 3, c : c + 3] = 1.0
     retain = 0.5 * torch.rand(60, 1, 8, 8, generator=generator)
-    data = {"forget": ImageTensorDataset(forget, torch.zeros(20)), "retain": ImageTensorDataset(retain, torch.ones(60))}
+    data = PlantedView(forget=ImageTensorDataset(forget, torch.zeros(20)), retain=ImageTensorDataset(retain, 1 + torch.arange(60) % 3))
     return model, data
 
 
-def test_activation_mask_picks_the_planted_class_0_only_channel_and_zeroes_its_filter():
+@pytest.mark.parametrize("cls", [ActivationMask, TFIDF])
+def test_channel_methods_pick_the_planted_class_0_only_channel_and_zero_its_filter(cls):
     model, data = planted()
-    method = ActivationMask(ratio=0.25)  # one channel of four
+    method = cls(ratio=0.25)  # one channel of four
     method.model = model
     scores = method.scores(data)["backbone.0"]
-    assert scores.argmax() == 2 and scores[2] > 3 * scores[[0, 1, 3]].max()
+    assert scores.argmax() == 2 and scores[2] > 1.5 * scores[[0, 1, 3]].max()
     method.masks = top_fraction(method.scores(data), 0.25)
     with torch.no_grad():
         method.zero(method.masks)
@@ -155,3 +163,9 @@ def test_grad_mask_masks_exactly_round_r_n_channels(tmp_path):
     assert method.cost["cost/masked"] == round(0.1 * (32 + 64))
     conv = method.model.backbone[0]
     assert all((conv.weight[j] == 0).all() for j in method.masks["backbone.0"].nonzero().flatten())
+
+
+def test_tfidf_off_a_class_scenario_is_refused_and_writes_no_record(tmp_path):
+    with pytest.raises(UnlearnBenchError, match="TFIDF scores channels for the forgotten class"):
+        run(TFIDF(**QUICK), RandomInstances(k=8), Pretrained(arch="narrow_cnn_bn"), results_dir=str(tmp_path), progress=False)
+    assert not list(tmp_path.rglob("*.json"))
