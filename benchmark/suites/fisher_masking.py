@@ -32,6 +32,7 @@ SUITES.register("fishermask_table1")(Suite(
         Row("TFIDF", "TFIDF", R),
         Row("FisherMask", "FisherMask", R),
         Row("FisherNoise", "Fisher"),
+        Row("Influence", "Influence"),
         Row("FisherMask, no fine-tuning", "FisherMask", {**R, "finetune": False}),
         Row("ActivationMask, no fine-tuning", "ActivationMask", {**R, "finetune": False}),
     ),
