@@ -4,11 +4,12 @@ from datamodules.scenarios.base import UnlearningScenario
 from datamodules.scenarios.continual import ContinualStep
 from datamodules.scenarios.external_instances import ExternalInstances
 from datamodules.scenarios.nothing_forgotten import NothingForgotten
+from datamodules.scenarios.outliers import Outliers
 from datamodules.scenarios.random_instances import RandomInstances
 from datamodules.scenarios.request_file import RequestFile
 from datamodules.scenarios.whole_classes import WholeClasses
 
-__all__ = ["UnlearningScenario", "RandomInstances", "WholeClasses", "RequestFile", "ContinualStep", "ExternalInstances", "NothingForgotten"]
+__all__ = ["UnlearningScenario", "RandomInstances", "WholeClasses", "RequestFile", "ContinualStep", "ExternalInstances", "NothingForgotten", "Outliers"]
 
-SCENARIOS = ("RandomInstances", "WholeClasses", "RequestFile", "ContinualStep", "ExternalInstances")
+SCENARIOS = ("RandomInstances", "WholeClasses", "RequestFile", "ContinualStep", "ExternalInstances", "Outliers")
 """The scenarios a user picks with `--data`."""

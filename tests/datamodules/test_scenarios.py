@@ -4,10 +4,10 @@ import torch
 from benchmark.core.errors import DataAccessError
 from datamodules.access import CLASS_IDS_ONLY, FORGET_AND_RETAIN, FORGET_ONLY, RETAIN_FULL, RETAIN_SUBSET
 from datamodules.requests import RequestError
-from datamodules.scenarios import RandomInstances, RequestFile, WholeClasses
+from datamodules.scenarios import Outliers, RandomInstances, RequestFile, WholeClasses
 
 
-@pytest.mark.parametrize("scenario", [RandomInstances(k=100, seed=1), RandomInstances(fraction=0.1), WholeClasses(classes=[3, 7])])
+@pytest.mark.parametrize("scenario", [RandomInstances(k=100, seed=1), RandomInstances(fraction=0.1), WholeClasses(classes=[3, 7]), Outliers(rho=0.3)])
 def test_forget_and_retain_are_disjoint_and_complete(scenario):
     scenario.setup()
     forget, retain, train = scenario.splits["forget"], scenario.splits["retain"], scenario.train_set
@@ -71,3 +71,20 @@ def test_request_file_scenario_reproduces_the_request(tmp_path):
     from_file.setup()
     assert from_file.request.hash == original.request.hash
     assert torch.equal(from_file.splits["forget"].images, original.splits["forget"].images)
+
+
+def test_outliers_are_trained_with_labels_shuffled_within_the_group_and_evaluated_on_their_true_labels():
+    scenario = Outliers(rho=0.1, seed=2)
+    scenario.setup()
+    forget, noise = scenario.splits["forget"], scenario.splits["noise"]
+    assert len(forget) == round(0.1 * len(scenario.data.train)) == len(noise)
+    assert sorted(forget.targets.tolist()) == sorted(noise.targets.tolist())  # shuffled among themselves
+    assert (forget.targets != noise.targets).float().mean() > 0.5 and torch.equal(forget.images, noise.images)
+    assert scenario.request.corruption.indices == scenario.request.forget_indices
+    assert "noise" not in scenario.view("M", FORGET_AND_RETAIN).names  # a method never sees the true labels
+
+
+@pytest.mark.parametrize("rho", [0.0, 1.0, -0.5])
+def test_outliers_refuse_a_fraction_outside_0_1(rho):
+    with pytest.raises(RequestError, match=r"rho must be in \(0, 1\)"):
+        Outliers(rho=rho)
