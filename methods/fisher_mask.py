@@ -44,6 +44,7 @@ class FisherMask(MaskThenFinetune):
         """
         super().__init__(**kwargs)
         self.score_on, self.reduction = score_on, reduction
+        self.forget_only_when_alone()
 
     def scores(self, data: DataView) -> dict[str, torch.Tensor]:
         fisher = lambda split: diagonal_fisher(self.model, _batches(data, split, self.batch_size()), kind="empirical", reduction=self.reduction)  # noqa: E731
@@ -106,6 +107,7 @@ class ActivationMask(ChannelMask):
         """
         super().__init__(**kwargs)
         self.score_on = score_on
+        self.forget_only_when_alone()
 
     def mean_activations(self, data: DataView, split: str) -> dict[str, torch.Tensor]:
         layers = conv_bn_relu(self.model)

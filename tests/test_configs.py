@@ -7,6 +7,7 @@ import pytest
 
 from benchmark.metrics.mia import MIA_METRICS
 from cli import cli_main
+from methods import METHODS
 from tests.conftest import QUIET, ROOT, records_in
 from tests.datamodules.test_torchvision_datasets import cifar10_root  # noqa: F401 (fixture)
 
@@ -26,14 +27,16 @@ def test_config_validates(config, capsys, monkeypatch):
 
 @pytest.mark.parametrize("defaults", METHOD_DEFAULTS)
 def test_a_methods_paper_defaults_are_a_model_config_and_its_signature(defaults, capsys, monkeypatch):
-    """`--model configs/methods/M/paper.yaml` and `--model M` resolve to the same configuration."""
+    """`--model configs/methods/M/paper.yaml` and `--model M` resolve to the same configuration when the file is M's
+    `defaults`; another paper's defaults for M (NegGrad's seed002.yaml) is a model config of M that differs from it."""
     monkeypatch.chdir(ROOT)
     printed = []
     for model in (defaults, Path(defaults).parent.name):
         with pytest.raises(SystemExit):
             cli_main(["fit", "--model", model, "--data", "RandomInstances", "--data.k", "8", "--print_config"])
         printed.append(re.sub(r"class_path: methods\.(\w+\.)?", "class_path: methods.", capsys.readouterr().out))
-    assert printed[0] == printed[1] and "budget:" in printed[0]
+    assert "budget:" in printed[0] and f"class_path: methods.{Path(defaults).parent.name}" in printed[0]
+    assert (printed[0] == printed[1]) == (METHODS.get(Path(defaults).parent.name).defaults == defaults)
 
 
 def test_fit_and_test_cifar_resnet18_on_a_cifar10_fixture(cifar10_root, tmp_path):  # noqa: F811

@@ -13,7 +13,7 @@ from torch import nn
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.hashing import tensors_sha256
 from benchmark.models.pretraining import RECIPES
-from datamodules.access import FORGET_AND_RETAIN, DataAccess, DataView
+from datamodules.access import FORGET_AND_RETAIN, FORGET_ONLY, DataAccess, DataView
 from methods.base import UnlearningMethod, make_optimizer
 
 
@@ -67,6 +67,11 @@ class MaskThenFinetune(UnlearningMethod):
         if retain_samples is not None:
             self.data_access, self.retain_subset_size = DataAccess(forget=True, retain="subset"), retain_samples
         self.masks: dict[str, torch.Tensor] | None = None
+
+    def forget_only_when_alone(self) -> None:
+        """Scored on D_f alone and not fine-tuned (seed 003 §4.3's "no remain data"): the method sees D_f only."""
+        if getattr(self, "score_on", None) == "forget" and not self.finetune:
+            self.data_access = FORGET_ONLY
 
     def scores(self, data: DataView) -> dict[str, torch.Tensor]:
         """A score per unit, higher masked first: per maskable parameter (named as in `named_parameters`), or per

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.errors import DataAccessError, UnlearnBenchError
 from benchmark.experiment.runner import attach, run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models import Classifier, Normalize
@@ -169,3 +169,11 @@ def test_tfidf_off_a_class_scenario_is_refused_and_writes_no_record(tmp_path):
     with pytest.raises(UnlearnBenchError, match="TFIDF scores channels for the forgotten class"):
         run(TFIDF(**QUICK), RandomInstances(k=8), Pretrained(arch="narrow_cnn_bn"), results_dir=str(tmp_path), progress=False)
     assert not list(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize("cls", [FisherMask, ActivationMask])
+def test_scored_on_the_forget_set_alone_without_fine_tuning_the_method_never_sees_the_retain_set(cls):
+    """Seed 003 §4.3's "no remain data"."""
+    method = attached(cls(score_on="forget", finetune=False, **QUICK))
+    with pytest.raises(DataAccessError, match="cannot read the 'retain' split"):
+        method.data["retain"]

@@ -166,7 +166,7 @@ def test_a_continual_track_runs_the_stream_as_the_suite_does_and_verifies(leader
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "Forgetful", "--track", "digits-class0"], "unknown method 'Forgetful'; known: Adv, AdvImp"),
+    (["--method", "Forgetful", "--track", "digits-class0"], "unknown method 'Forgetful'; known: ActivationMask, Adv, AdvImp"),
     (["--method", "FineTune", "--track", "nope"], "unknown track 'nope'; known: digits-class0, digits-random10"),
     (["--method", "missing.py:X", "--track", "digits-class0"], "method file missing.py does not exist"),
     (["--method", f"{EXAMPLE}x", "--track", "digits-class0"], "no class 'GentleAscentx'; its UnlearningMethod subclasses: GentleAscent"),
