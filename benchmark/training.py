@@ -12,9 +12,11 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.metrics.evaluator import Evaluation, Evaluator
 from benchmark.metrics.mia import attack_classes, check_split_sizes
 from benchmark.models.pretraining import (
+    RECIPES,
     Pretrained,
     build_model,
     cache_path,
+    init_source,
     load_checkpoint,
 )
 from datamodules.scenarios import NothingForgotten, UnlearningScenario
@@ -42,6 +44,9 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     path = cache_path(pretrained, scenario.info.name, full.request.training_set_hash)
     if not path.exists():
         recipe = pretrained.recipe_name(scenario.info.name)
+        if RECIPES.get(recipe).init is not None:  # its pretrained body first
+            dataset, source = init_source(pretrained, RECIPES.get(recipe))
+            obtain_original(NothingForgotten(dataset, eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers), source, progress)
         print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
         trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress}
         with torch.random.fork_rng():

@@ -7,15 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.metrics.evaluator import Evaluator
-from benchmark.models.pretraining import RECIPES, Pretrained, Recipe, build_model, cache_path, load_checkpoint, save_checkpoint
+from benchmark.models.pretraining import RECIPES, Pretrained, Recipe, cache_path, initial_model, load_checkpoint, save_checkpoint
 from datamodules.access import RETAIN_FULL, DataView
 from methods.base import UnlearningMethod, register_method
 
 
 @register_method
 class Retrain(UnlearningMethod):
-    """Train `pretrained.arch` from a fresh initialisation on D_r with the pretraining recipe and seed
-    ("Retrain Model", seed 002 Table I). The result is cached by (dataset, arch, recipe, seed, retain set:
+    """Train `pretrained.arch` from the recipe's initialisation (fresh, or a pretrained body: `Recipe.init`) on D_r
+    with the pretraining recipe and seed ("Retrain Model", seed 002 Tables I, III, IV). The result is cached by (dataset, arch, recipe, seed, retain set:
     `ForgetRequest.training_set_hash`), so a relabeling request reuses the plain request's Retrain; a cache hit
     reports the cost of the run that filled the cache. The original model is this same procedure on the empty
     request, so both share one cache.
@@ -35,7 +35,7 @@ class Retrain(UnlearningMethod):
         self.recipe = RECIPES.get(pretrained.recipe_name(data.info.name))
         self.train_augment = self.recipe.augment  # (the scenario applies it instead of the dataset's)
         self.cache_file = cache_path(pretrained, data.info.name, data.training_set_hash)
-        fresh = build_model(pretrained.arch, data.info, pretrained.seed)
+        fresh = initial_model(pretrained, data.info)
         self.cached = load_checkpoint(self.cache_file, fresh) if self.cache_file.exists() else None
         self.model.load_state_dict(fresh.state_dict())
         if self.cached is not None:  # the cost of the run that filled the cache, also for `test`

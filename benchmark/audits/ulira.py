@@ -159,8 +159,12 @@ def shadow_seeds(kind: str, count: int, seed: int) -> list[int]:
 def trained_shadows(kind: str, scenario, pretrained: Pretrained, seeds: Sequence[int], device: torch.device) -> list[nn.Module]:
     """Shadow originals (full training set) or retrained shadows (D_r), trained in one batch and cached."""
     recipe_name = pretrained.recipe_name(scenario.info.name)
+    if RECIPES.get(recipe_name).init is not None:
+        raise UnlearnBenchError(f"U-LiRA's shadow models train from scratch, and recipe {recipe_name} fine-tunes a pretrained body (Recipe.init): "
+                                "not supported; use a from-scratch recipe")
     dataset = scenario.train_set if kind == "original" else scenario.splits["retain"]
-    key = {"kind": kind, "dataset": scenario.info.name, "arch": pretrained.arch, "recipe": asdict(RECIPES.get(recipe_name)),
+    recipe = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k != "init"}  # (the key from before the field)
+    key = {"kind": kind, "dataset": scenario.info.name, "arch": pretrained.arch, "recipe": recipe,
            "request": scenario.request.hash if kind == "retrained" else content_hash(asdict(scenario.request.corruption)), "seeds": list(seeds)}
     folder = home() / "shadows" / scenario.info.name / pretrained.arch / f"{kind}-{content_hash(key)[:16]}"
     models = [build_model(pretrained.arch, scenario.info, s) for s in seeds]

@@ -24,8 +24,8 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.registry import Registry
 from benchmark.models import Classifier, create_model
-from datamodules.datasets import DatasetInfo
-from datamodules.requests import content_hash
+from datamodules.datasets import DatasetInfo, load_dataset
+from datamodules.requests import ForgetRequest, content_hash
 
 
 MILESTONES = (0.5, 0.75)
@@ -34,9 +34,11 @@ MILESTONES = (0.5, 0.75)
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model is trained from scratch: optimizer, learning rate, schedule, epochs, batch size, the batch
-    augmentation (`augment`, a name of `datamodules.datasets.augment`; None: the dataset's `train_augment`) and
-    gradient clipping by value (`clip_value`; None: none)."""
+    """How a model is trained: optimizer, learning rate, schedule, epochs, batch size, the batch augmentation
+    (`augment`, a name of `datamodules.datasets.augment`; None: the dataset's `train_augment`), gradient clipping by
+    value (`clip_value`; None: none) and the initialisation (`init`; None: from scratch; (dataset, recipe): the body of
+    the same architecture and seed trained on `dataset` by `recipe`, a fresh head — fine-tuning a pretrained model, as
+    seed 002's Tables III / IV do from ImageNet)."""
 
     epochs: int
     batch_size: int
@@ -47,6 +49,7 @@ class Recipe:
     schedule: Literal["constant", "cosine", "multistep"] = "cosine"
     augment: str | None = None
     clip_value: float | None = None
+    init: tuple[str, str] | None = None
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
@@ -85,6 +88,11 @@ schedule: cosine instead of its ReduceLROnPlateau(0.5, 3) on the test split."""
 RECIPES.register("fashion_mnist_multistep")(Recipe(epochs=30, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4, schedule="multistep"))
 """`fashion_mnist_multistep`: seed 003's CIFAR schedule (lr 0.1, ×0.1 at 1/2 and 3/4 of the epochs; its 160 epochs cut to
 30), SGD with momentum 0.9 and weight decay 5e-4, no augmentation: the original its masking methods replay."""
+RECIPES.register("fashion_mnist_finetune")(Recipe(epochs=5, batch_size=256, optimizer="adam", lr=0.01, weight_decay=1e-4, clip_value=0.1,
+                                                  init=("digits28", "digits")))
+"""`fashion_mnist_finetune`: seed 002's Tables III / IV fine-tune an ImageNet-pretrained model for 5 epochs; here the body
+of the same model trained on `digits28` (scikit-learn's digits at 28 × 28: the other data this machine has) by the
+`digits` recipe, fine-tuned 5 epochs on Fashion-MNIST with `fashion_mnist_unsir`'s optimizer."""
 RECIPES.register("cifar")(Recipe(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4))
 RECIPES.register("imagenet")(Recipe(epochs=90, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=1e-4))
 RECIPES.register("smoke")(Recipe(epochs=1, batch_size=64, optimizer="adam", lr=1e-3, schedule="constant"))
@@ -118,11 +126,41 @@ def build_model(arch: str, info: DatasetInfo, seed: int) -> Classifier:
         return create_model(arch, num_classes=info.num_classes, in_chans=info.channels, image_size=info.image_size, mean=info.mean, std=info.std)
 
 
+def init_source(pretrained: Pretrained, recipe: Recipe) -> tuple[str, Pretrained]:
+    """The dataset and the original whose body `recipe` starts from (its `init`): same architecture and seed."""
+    dataset, source_recipe = recipe.init
+    return dataset, Pretrained(arch=pretrained.arch, recipe=source_recipe, seed=pretrained.seed)
+
+
+def initial_model(pretrained: Pretrained, info: DatasetInfo) -> Classifier:
+    """What the recipe of `pretrained` trains from: a fresh `build_model`, whose backbone is, when the recipe has an
+    `init`, the cached source original's (`init_source`; the head stays fresh, the normalisation is `info`'s)."""
+    model = build_model(pretrained.arch, info, pretrained.seed)
+    recipe_name = pretrained.recipe_name(info.name)
+    recipe = RECIPES.get(recipe_name)
+    if recipe.init is None:
+        return model
+    dataset, source = init_source(pretrained, recipe)
+    splits = load_dataset(dataset)
+    path = cache_path(source, dataset, ForgetRequest(dataset, len(splits.train), ()).training_set_hash)
+    if not path.exists():
+        raise UnlearnBenchError(f"recipe {recipe_name} starts from {source.arch} trained on {dataset} by recipe {source.recipe}, which is not "
+                                f"trained yet: python cli.py pretrain --dataset {dataset} --arch {source.arch} --recipe {source.recipe} --seed {source.seed}")
+    trained = build_model(source.arch, splits.info, source.seed)
+    load_checkpoint(path, trained)
+    try:
+        model.backbone.load_state_dict(trained.backbone.state_dict())
+    except RuntimeError as error:
+        raise UnlearnBenchError(f"recipe {recipe_name}: {source.arch} trained on {dataset} ({splits.info.channels} × {splits.info.image_size}²) does not "
+                                f"fit {info.name}'s images ({info.channels} × {info.image_size}²): {str(error).splitlines()[-1].strip()}") from None
+    return model
+
+
 def cache_path(pretrained: Pretrained, dataset: str, training_set_hash: str) -> Path:
     """`$UNLEARNBENCH_HOME/checkpoints/...`, keyed by what the weights depend on: dataset, model, recipe, seed and the
     training set (`ForgetRequest.training_set_hash`)."""
     recipe_name = pretrained.recipe_name(dataset)
-    fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k not in ("augment", "clip_value") or v is not None}  # (the keys from before them)
+    fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k not in ("augment", "clip_value", "init") or v is not None}  # (the keys from before them)
     key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": fields, "seed": pretrained.seed, "training_set": training_set_hash}
     return home() / "checkpoints" / dataset / pretrained.arch / f"{recipe_name}-seed{pretrained.seed}-{content_hash(key)[:16]}.pt"
 

@@ -4,11 +4,14 @@ from scratch; rows Original, Retrain, FineTune, NegGrad, UNSIR; A_Df / A_Dr on t
 imply test-split accuracy), relearn time as the paper measures it. The CIFAR-10 / CIFAR-100 / VGGFace settings are
 the configs in `configs/papers/*unsir*.yaml`; `unsir_table2` is Table II (Fisher forgetting, class 0, sharing Table I's runs), `unsir_table5`
 Table V (the impair / repair schedules, and the official notebook's behaviour as an ablation row).
-`--dataset digits --seeds '[0]'` is a quick check of the same grid.
+`unsir_table3` / `unsir_table4` are Tables III / IV's setting (fine-tuning a pretrained model, then forgetting 1 and
+seeded random 2 / 4 / 6 of 10 classes with head / body or uniform learning rates).
+`--dataset digits --seeds '[0]'` is a quick check of Table I's grid.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 from benchmark.metrics.evaluator import Evaluation
@@ -65,4 +68,40 @@ SUITES.register("unsir_table5")(replace(
     track=None,
     companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "cost/seconds"),
     records="unsir_table1",
+))
+
+FINETUNED_CLASSES = ((0,), *(tuple(sorted(random.Random(0).sample(range(10), k))) for k in (2, 4, 6)))
+"""Tables III / IV forget class 0 and 20 / 40 / 60 seeded random classes of CIFAR-100's 100; here class 0 and 2 / 4 / 6
+classes of 10 drawn by `random.Random(0).sample`."""
+
+TABLE3 = SUITES.register("unsir_table3")(Suite(
+    title="Seed 002 (TNNLS) Table III, CPU variant: a pretrained model fine-tuned 5 epochs (body trained on digits28), then "
+          "UNSIR with head / body learning rates forgets 1 / 2 / 4 / 6 of 10 classes",
+    dataset="fashion_mnist",
+    ks=(),
+    classes=FINETUNED_CLASSES,
+    retain_per_class=600,
+    recipe="fashion_mnist_finetune",
+    rows=(
+        Row("Original", "Original"),
+        Row("Retrain", "Retrain"),
+        Row("UNSIR head / body lrs", "UNSIR", {"impair_lr": 0.01, "repair_lr": 0.005, "body_lrs": [1e-4, 1e-4]}),
+    ),
+    evaluation=SEED002_RT,
+    main_metrics=("test_forget/acc", "test_retain/acc"),
+    companion_metrics=("rt/epochs", "forget/acc", "retain/acc", "mia/svm_asr", "cost/seconds"),
+))
+"""Table III's CIFAR-100 ResNet-18 learning rates (§V-D: impair 0.01 head / 1e-4 body, repair 0.005 / 1e-4), D_r_sub a tenth
+of each retain class as CIFAR-100's 50 of 500. Retrain = the same fine-tuning on D_r (the pretrained body, 5 epochs)."""
+
+SUITES.register("unsir_table4")(replace(
+    TABLE3,
+    title="Seed 002 (TNNLS) Table IV, CPU variant: Table III's models, UNSIR with one learning rate for every parameter "
+          "(VGGFace-100 ResNet-18's impair 0.01 / repair 0.001, noise × 15)",
+    rows=(
+        Row("Original", "Original"),
+        Row("Retrain", "Retrain"),
+        Row("UNSIR uniform lrs", "UNSIR", {"impair_lr": 0.01, "repair_lr": 0.001, "noise_copies": 15}),
+    ),
+    records="unsir_table3",
 ))

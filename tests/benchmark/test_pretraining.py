@@ -1,0 +1,73 @@
+"""Recipes that fine-tune a pretrained body (`Recipe.init`, seed 002's Tables III / IV): the original and Retrain start
+from the source original's backbone with a fresh head."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.models.pretraining import RECIPES, Pretrained, build_model, cache_path, initial_model, load_checkpoint
+from benchmark.training import obtain_original
+from datamodules.datasets import load_dataset
+from datamodules.scenarios import NothingForgotten, WholeClasses
+
+
+@pytest.fixture
+def finetune_recipe(monkeypatch) -> str:
+    """`digits_finetune`: one epoch on digits from the body of the `smoke` original of digits."""
+    monkeypatch.setitem(RECIPES._items, "digits_finetune", replace(RECIPES.get("smoke"), init=("digits", "smoke")))
+    return "digits_finetune"
+
+
+def source_weights(seed: int) -> torch.nn.Module:
+    scenario = NothingForgotten("digits")
+    scenario.setup()
+    model = build_model("small_cnn", scenario.info, seed)
+    load_checkpoint(cache_path(Pretrained("small_cnn", "smoke", seed), "digits", scenario.request.training_set_hash), model)
+    return model
+
+
+def test_the_original_of_a_finetuning_recipe_trains_its_source_first_and_starts_from_its_body(finetune_recipe) -> None:
+    scenario = WholeClasses(classes=[0], dataset="digits")
+    pretrained = Pretrained("small_cnn", finetune_recipe, seed=5)
+    original = obtain_original(scenario, pretrained, progress=False)
+    source = source_weights(5)
+    start = initial_model(pretrained, scenario.info)
+    fresh = build_model("small_cnn", scenario.info, 5)
+    for name, value in source.backbone.state_dict().items():
+        assert torch.equal(start.backbone.state_dict()[name], value), name
+    assert torch.equal(start.head.weight, fresh.head.weight) and not torch.equal(start.head.weight, source.head.weight)
+    assert not torch.equal(original.head.weight, start.head.weight)  # then trained by the recipe
+
+
+def test_a_finetuning_recipe_whose_source_is_missing_names_the_command_that_trains_it(finetune_recipe) -> None:
+    info = load_dataset("digits").info
+    with pytest.raises(UnlearnBenchError, match="starts from small_cnn trained on digits by recipe smoke, which is not trained yet: "
+                                                "python cli.py pretrain --dataset digits --arch small_cnn --recipe smoke --seed 9"):
+        initial_model(Pretrained("small_cnn", finetune_recipe, seed=9), info)
+
+
+def test_a_source_of_another_image_size_is_refused_in_one_line(finetune_recipe) -> None:
+    obtain_original(NothingForgotten("digits"), Pretrained("small_cnn", "smoke", seed=6), progress=False)
+    with pytest.raises(UnlearnBenchError, match=r"small_cnn trained on digits \(1 × 8²\) does not fit digits28's images \(1 × 28²\)"):
+        initial_model(Pretrained("small_cnn", finetune_recipe, seed=6), load_dataset("digits28").info)
+
+
+def test_digits28_is_digits_resized() -> None:
+    small, large = load_dataset("digits"), load_dataset("digits28")
+    assert torch.equal(small.train.targets, large.train.targets) and large.train.images.shape[1:] == (1, 28, 28)
+    resized = torch.nn.functional.interpolate(large.test.images[:4], size=(8, 8), mode="area")
+    assert (resized - small.test.images[:4]).abs().mean() < 0.1
+
+
+def test_ulira_shadows_of_a_finetuning_recipe_are_refused(finetune_recipe) -> None:
+    from types import SimpleNamespace
+
+    from benchmark.audits.ulira import trained_shadows
+
+    scenario = SimpleNamespace(info=load_dataset("digits").info)
+    with pytest.raises(UnlearnBenchError, match="U-LiRA's shadow models train from scratch, and recipe digits_finetune fine-tunes"):
+        trained_shadows("original", scenario, Pretrained("small_cnn", finetune_recipe), [0], torch.device("cpu"))
