@@ -1,6 +1,7 @@
 """Benchmark: seed 003's scoring costs against bare passes over the same images, in one run (issue 18's targets).
 
-- FisherMask's scores (per-sample squared gradients by `torch.func`, `methods.blocks.fisher.diagonal_fisher`) against
+- FisherMask's scores (per-sample squared gradients from the layers' inputs and output gradients,
+  `methods.blocks.fisher.diagonal_fisher`) against
   one bare forward + backward of the batch-mean loss per batch (what a squared *batch* gradient would cost): target
   ≤ 3×;
 - ActivationMask's scores (channel means by forward hooks) against a bare forward per batch: target ≤ 1.5×.

@@ -64,20 +64,96 @@ def _looped(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor, clas
     return {name: torch.stack(g) for name, g in zip(leaves, zip(*rows))}
 
 
+def _supported(module: nn.Module) -> bool:
+    """Modules whose per-sample gradients `_layer_squares` computes from the module's input and output gradient."""
+    if isinstance(module, nn.Conv2d):
+        return module.groups == 1 and module.padding_mode == "zeros" and not isinstance(module.padding, str)
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return module.track_running_stats  # (in evaluation mode: the running statistics, no coupling between samples)
+    return isinstance(module, nn.Linear)
+
+
+def _hooked_layers(model: nn.Module) -> dict[str, nn.Module] | None:
+    """The modules owning parameters, by name, when every one is `_supported`; else None."""
+    owners = {name: module for name, module in model.named_modules() if next(module.parameters(recurse=False), None) is not None}
+    return owners if all(map(_supported, owners.values())) else None
+
+
+def _layer_squares(module: nn.Module, a: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Σ_n (per-sample gradient of each of `module`'s parameters)², from its input `a` and output gradient `g` of a loss
+    summed over samples: a linear layer on vectors in closed form, (g²)ᵀ(a²); else per-sample gradients, layer by layer."""
+    squares = {}
+    if isinstance(module, nn.Linear):
+        if a.ndim == 2:
+            squares["weight"] = g.pow(2).T @ a.pow(2)
+        else:
+            squares["weight"] = torch.einsum("n...o,n...i->noi", g, a).pow(2).sum(0)
+        bias = g.flatten(1, -2).sum(1) if g.ndim > 2 else g
+    elif isinstance(module, nn.Conv2d):
+        columns = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride)
+        squares["weight"] = torch.einsum("nop,nkp->nok", g.flatten(2), columns).pow(2).sum(0).view_as(module.weight)
+        bias = g.flatten(2).sum(2)
+    else:  # BatchNorm in evaluation mode: y = γ x̂ + β
+        shape = (1, -1) + (1,) * (a.ndim - 2)
+        normalised = (a - module.running_mean.view(shape)) * torch.rsqrt(module.running_var.view(shape) + module.eps)
+        if module.weight is not None:
+            squares["weight"] = (g * normalised).flatten(2).sum(2).pow(2).sum(0) if a.ndim > 2 else (g * normalised).pow(2).sum(0)
+        bias = g.flatten(2).sum(2) if g.ndim > 2 else g
+    if getattr(module, "bias", None) is not None:
+        squares["bias"] = bias.pow(2).sum(0)
+    return squares
+
+
+def _hooked(model: nn.Module, layers: dict[str, nn.Module], x: torch.Tensor, classes: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    """Σ_n Σ_j w_nj (∇_θ −log p(c_nj|x_n))² by one forward and one backward per class column: each sample's loss scaled by
+    √w_nj, per-sample gradients from the layers' inputs and output gradients. None when a layer runs more than once."""
+    inputs: dict[str, list] = {name: [] for name in layers}
+    outputs: dict[str, list] = {name: [] for name in layers}
+
+    def keep(name: str):
+        def hook(module, args, output):
+            inputs[name].append(args[0].detach())
+            outputs[name].append(output)
+            return output.clone()  # what the next layer may change in place (ReLU(inplace=True)), not the output kept here
+        return hook
+
+    handles = [module.register_forward_hook(keep(name)) for name, module in layers.items()]
+    try:
+        logp = F.log_softmax(model(x), dim=-1)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if any(len(kept) != 1 for kept in inputs.values()):
+        return None
+    names = list(layers)
+    total: dict[str, torch.Tensor] = {}
+    for j in range(classes.shape[1]):
+        loss = -(weights[:, j].sqrt().to(logp.dtype) * logp.gather(1, classes[:, j : j + 1]).squeeze(1)).sum()
+        grads = torch.autograd.grad(loss, [outputs[name][0] for name in names], retain_graph=j < classes.shape[1] - 1)
+        for name, g in zip(names, grads):
+            for local, square in _layer_squares(layers[name], inputs[name][0], g).items():
+                key = f"{name}.{local}" if name else local
+                total[key] = total[key] + square if key in total else square
+    return total
+
+
 def diagonal_fisher(model: nn.Module, batches: Iterable, *, kind: FisherKind = "true", reduction: Reduction = "mean") -> dict[str, torch.Tensor]:
     """The diagonal Fisher of `model` (evaluation mode) over the (x, y, ...) batches, one tensor per named parameter.
 
     `true`: Σ_n Σ_y p(y|x_n) (∇_θ CE(f(x_n), y))², the expectation over the model's own predictive distribution
     (Golatkar et al.'s `hessian`, Forgetting.ipynb cell 73); `empirical`: Σ_n (∇_θ CE(f(x_n), y_n))², the labelled
-    class only. `mean` divides by the number of samples (cell 73 does). Per-sample gradients come from torch.func
-    (vmap of jacrev over the classes, exact, as with batch size 1), or from a per-sample autograd loop where vmap
-    cannot run the model. Neither touches `.grad` or the buffers; every module's training flag is restored.
+    class only. `mean` divides by the number of samples (cell 73 does). Per-sample gradients come from the layers'
+    inputs and output gradients when every parameter is a linear, convolution or (running-statistics) BatchNorm
+    layer's, one backward per class (as Opacus / BackPACK do, which refuse BatchNorm); else from torch.func (vmap of
+    jacrev over the classes), or a per-sample autograd loop where vmap cannot run the model: all exact, as with batch
+    size 1. None touches `.grad` or the buffers; every module's training flag is restored.
     """
     params = {name: p.detach() for name, p in model.named_parameters()}
     buffers = dict(model.named_buffers())
     total = {name: torch.zeros_like(p) for name, p in params.items()}
     size = sum(p.numel() for p in params.values())
     device = next(iter(params.values())).device
+    layers = _hooked_layers(model)
     gradients: Gradients = _vmapped
     count, modes = 0, {module: module.training for module in model.modules()}
     model.eval()
@@ -85,24 +161,36 @@ def diagonal_fisher(model: nn.Module, batches: Iterable, *, kind: FisherKind = "
         with torch.enable_grad():
             for x, y, *_ in batches:
                 x, y = x.to(device), y.to(device)
-                with torch.no_grad():
-                    probs = F.softmax(model(x), dim=-1)
                 if kind == "true":
-                    classes = torch.arange(probs.shape[1], device=device).expand(len(x), -1)
-                    weights = probs
+                    with torch.no_grad():
+                        weights = F.softmax(model(x), dim=-1)
+                    classes = torch.arange(weights.shape[1], device=device).expand(len(x), -1)
                 else:
-                    classes, weights = y.view(-1, 1), torch.ones(len(x), 1, dtype=probs.dtype, device=device)
-                step = max(1, _PER_SAMPLE_BUDGET // (classes.shape[1] * size))
-                for xs, cs, ws in zip(x.split(step), classes.split(step), weights.split(step)):
-                    try:
-                        grads = gradients(model, params, buffers, xs, cs)
-                    except (RuntimeError, NotImplementedError):
-                        if gradients is _looped:
-                            raise
-                        gradients = _looped
-                        grads = gradients(model, params, buffers, xs, cs)
-                    for name, g in grads.items():
-                        total[name] += torch.einsum("nm,nm...->...", ws.to(g.dtype), g.pow(2))
+                    classes, weights = y.view(-1, 1), torch.ones(len(x), 1, dtype=next(iter(params.values())).dtype, device=device)
+                squares = None
+                if layers is not None:
+                    widest = max(p.numel() for p in params.values())
+                    step = max(1, _PER_SAMPLE_BUDGET // widest)
+                    parts = [_hooked(model, layers, xs, cs, ws) for xs, cs, ws in zip(x.split(step), classes.split(step), weights.split(step))]
+                    if all(part is not None for part in parts):
+                        squares = {name: sum(part[name] for part in parts) for name in params}
+                    else:
+                        layers = None
+                if squares is None:
+                    step = max(1, _PER_SAMPLE_BUDGET // (classes.shape[1] * size))
+                    squares = dict.fromkeys(params, 0.0)
+                    for xs, cs, ws in zip(x.split(step), classes.split(step), weights.split(step)):
+                        try:
+                            grads = gradients(model, params, buffers, xs, cs)
+                        except (RuntimeError, NotImplementedError):
+                            if gradients is _looped:
+                                raise
+                            gradients = _looped
+                            grads = gradients(model, params, buffers, xs, cs)
+                        for name, g in grads.items():
+                            squares[name] = squares[name] + torch.einsum("nm,nm...->...", ws.to(g.dtype), g.pow(2))
+                for name in total:
+                    total[name] += squares[name]
                 count += len(x)
     finally:
         for module, training in modes.items():

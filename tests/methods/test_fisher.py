@@ -18,6 +18,7 @@ from benchmark.models.pretraining import Pretrained
 from datamodules.access import RETAIN_FULL, RETAIN_SUBSET
 from datamodules.scenarios import WholeClasses
 from methods import METHODS
+from methods.blocks import fisher as fisher_block
 from methods.blocks.fisher import NoiseRules, add_fisher_noise_, diagonal_fisher, last_layer_names
 
 
@@ -64,13 +65,66 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
         torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-6, msg=name)
 
 
+class Scale(nn.Module):
+    """A learnt scalar factor: a parameter outside a linear, convolution or BatchNorm layer (per-sample gradients by torch.func)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.factor = nn.Parameter(torch.tensor(1.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+class Residual(nn.Module):
+    """conv → BatchNorm, plus the input in place, → in-place ReLU (torchvision's BasicBlock's ending)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn, self.relu = nn.Conv2d(3, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        out += x
+        return self.relu(out)
+
+
+class Twice(nn.Module):
+    """The same layer applied twice (shared weights)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(self.layer(x))
+
+
+MODELS = {  # name: (model's extra modules, the per-sample gradients' path)
+    "layers": (lambda: (), fisher_block._hooked),
+    "residual_in_place": (lambda: (Residual(),), fisher_block._hooked),
+    "linear_on_rows": (lambda: (nn.Linear(3, 3),), fisher_block._hooked),
+    "shared_layer": (lambda: (Twice(nn.Linear(3, 3)),), fisher_block._vmapped),
+    "other_parameter": (lambda: (Scale(),), fisher_block._vmapped),
+    "vmap_fails": (lambda: (ItemGate(), Scale()), fisher_block._looped),
+}
+
+
 @pytest.mark.parametrize("kind", ["true", "empirical"])
-def test_the_fisher_is_the_per_sample_sum_of_squared_class_gradients(kind):
-    """`true`: Σ_y p(y|x) (∇CE(x, y))² over every class; `empirical`: the labelled class only, weight 1."""
-    model, (x, y) = tiny(), data()
+@pytest.mark.parametrize("case", MODELS)
+def test_the_fisher_is_the_per_sample_sum_of_squared_class_gradients(kind, case, monkeypatch):
+    """`true`: Σ_y p(y|x) (∇CE(x, y))² over every class; `empirical`: the labelled class only, weight 1 — whichever way
+    the per-sample gradients are computed (from the layers' inputs and output gradients, torch.func, or a loop)."""
+    extra, path = MODELS[case]
+    model, (x, y) = tiny(*extra()), data()
     expected = direct_fisher(model, x, y, kind)
+    used = []
+    for name in ("_hooked", "_vmapped", "_looped"):
+        original = getattr(fisher_block, name)
+        monkeypatch.setattr(fisher_block, name, lambda *args, _f=original, _n=name: used.append(_n) or _f(*args))
     summed = diagonal_fisher(model, [(x[:4], y[:4]), (x[4:], y[4:])], kind=kind, reduction="sum")
     assert_same(summed, expected)
+    assert used[-1] == path.__name__
     assert_same(diagonal_fisher(model, [(x, y)], kind=kind), {name: f / len(x) for name, f in expected.items()})
 
 
@@ -78,11 +132,6 @@ def test_the_true_and_empirical_fishers_differ():
     model, (x, y) = tiny(), data()
     true, empirical = diagonal_fisher(model, [(x, y)]), diagonal_fisher(model, [(x, y)], kind="empirical")
     assert not torch.allclose(true["4.weight"], empirical["4.weight"])
-
-
-def test_a_model_vmap_cannot_run_falls_back_to_a_per_sample_loop():
-    model, (x, y) = tiny(ItemGate()), data(5)
-    assert_same(diagonal_fisher(model, [(x, y)], reduction="sum"), direct_fisher(model, x, y, "true"))
 
 
 def test_the_fisher_leaves_the_model_as_it_was():
