@@ -31,6 +31,7 @@ from benchmark.metrics.evaluator import Evaluation
 from benchmark.metrics.mia import attack_classes, attacks_that_fit
 from benchmark.models.pretraining import Pretrained
 from benchmark.reports.aggregate import aggregate
+from benchmark.reports.figures import plot_curves
 from benchmark.reports.tables import align, is_fraction
 from datamodules.scenarios import RandomInstances, WholeClasses
 from methods import METHODS
@@ -344,11 +345,31 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     text = (f"# {suite.title}\n\n{suite.dataset}, {suite.arch}, seeds {list(suite.seeds)}; mean ± std in % (rt/epochs in epochs, cost in seconds); "
             f"nan (d/n diverged): d of the n runs diverged (non-finite outputs).\n\n{summary}Produced by `{command}`: its runs took {seconds:.0f} s in all (unlearning and evaluation, summed over the runs' records, whichever invocation of this resumable command ran them); this invocation {time.perf_counter() - start:.0f} s.\n\n```\n{main}\n```\n\nCompanion measures:\n\n```\n{companion}\n```\n")
     target = Path(out) if out else Path("leaderboard") / "suites" / f"{variant}.md"
+    figure = curves_figure(suite, records, target.with_name(f"{target.stem}-curves.png"))
+    if figure:
+        text += f"\nCurves (mean ± std over the seeds; epoch 0 is before the first epoch, after a masking method's masking):\n\n![curves]({figure.name})\n"
     atomic_write_bytes(target, text.encode())
     print(text)
     for entry in entries:
         print(f"leaderboard entry: {entry}")
     return {"suite": suite, "records": records, "path": str(target), "entries": entries}
+
+
+def curves_figure(suite: Suite, records: list[dict], path: Path) -> Path | None:
+    """The per-epoch curves of the suite's main metrics, a panel per column and metric, a line per row that has
+    curves (None when no run recorded any)."""
+    panels = {}
+    for k in columns(suite):
+        for metric in suite.main_metrics:
+            lines = {}
+            for row in suite.rows:
+                runs = [[100 * v for v in r["curves"][metric]] for r in records
+                        if r["row"] == row.label and column_of(r) == k and metric in (r.get("curves") or {})]
+                if runs:
+                    lines[row.label] = runs
+            if lines:
+                panels[f"{column_label(k)}: {SPLIT_LABELS.get(metric, metric)}"] = lines
+    return plot_curves(panels, path, title=suite.title.split(":")[0]) if panels else None
 
 
 def write_entries(suite: Suite, records: list[dict], leaderboard: Path | None = None) -> list[str]:

@@ -5,6 +5,7 @@ schedule compressed into S epochs. The masked units are zeroed, not frozen: fine
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from jsonargparse.typing import NonNegativeFloat, PositiveInt
@@ -49,20 +50,21 @@ class MaskThenFinetune(UnlearningMethod):
     data_access = FORGET_AND_RETAIN
     train_splits = ("retain",)
 
-    def __init__(self, *, ratio: NonNegativeFloat = 0.02, compress_epochs: PositiveInt = 5, finetune: bool = True,
-                 retain_samples: PositiveInt | None = None, **kwargs) -> None:
+    def __init__(self, *, ratio: NonNegativeFloat = 0.02, compress_epochs: PositiveInt = 5, schedule: Literal["compressed", "constant"] = "compressed",
+                 finetune: bool = True, retain_samples: PositiveInt | None = None, **kwargs) -> None:
         """
         Args:
             ratio: R, the fraction of units zeroed, ranked globally (seed 003 §4: 0.02 on CIFAR, 0.04 on MNIST and
                 Tiny-ImageNet); 0 is plain fine-tuning.
             compress_epochs: S, the epochs the original's schedule is replayed in (§3.4: 5).
+            schedule: `compressed` (§3.4) or `constant`: the optimizer's lr throughout (Fig. 5's 0.1, 0.01, 0.001).
             finetune: fine-tune on D_r after masking; False: masking alone (§4.3's "no remain data").
             retain_samples: score and fine-tune with a seeded subset of this many D_r images (§4.3: 50); null: all of D_r.
         """
         super().__init__(**kwargs)
         if not ratio < 1:
             raise UnlearnBenchError(f"{type(self).__name__}.ratio = {ratio} is not allowed; a fraction in [0, 1)")
-        self.ratio, self.compress_epochs, self.finetune = ratio, compress_epochs, finetune
+        self.ratio, self.compress_epochs, self.schedule, self.finetune = ratio, compress_epochs, schedule, finetune
         self.one_shot = not finetune
         if retain_samples is not None:
             self.data_access, self.retain_subset_size = DataAccess(forget=True, retain="subset"), retain_samples
@@ -107,6 +109,8 @@ class MaskThenFinetune(UnlearningMethod):
 
     def configure_optimizers(self):
         optimizer = make_optimizer(self.optimizer_spec, self.model.parameters())
+        if self.schedule == "constant":
+            return optimizer
         recipe = RECIPES.get(self.pretrained.recipe_name(self.data.info.name))
         steps = self.compress_epochs * self.iterations_per_epoch()
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: recipe.lr_factor(min(step, steps - 1), steps))

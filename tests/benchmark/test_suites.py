@@ -238,3 +238,12 @@ def test_a_class_suite_has_a_column_per_forgotten_class_set_and_refuses_ks(tmp_p
         run_suite("tiny_class_suite", ks=[4], results_dir=str(tmp_path / "runs"), progress=False)
     with pytest.raises(UnlearnBenchError, match="is an instance suite"):
         run_suite("instancewise_table1", classes=[[0]], results_dir=str(tmp_path / "runs"), progress=False)
+
+
+def test_a_suite_with_curves_draws_them_beside_its_tables(tmp_path):
+    """Seed 003's figures are per-epoch curves: a panel per column and main metric, a line per row with curves."""
+    SUITES.register("tiny_curves_suite")(replace(TINY_CLASSES, classes=((0,),), evaluation=Evaluation(mia=False, curves=True)))
+    run_suite("tiny_curves_suite", results_dir=str(tmp_path / "runs"), out=str(tmp_path / "t.md"), progress=False)
+    figure = tmp_path / "t-curves.png"
+    assert "![curves](t-curves.png)" in (tmp_path / "t.md").read_text()
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"curves: tiny classes" in figure.read_bytes()

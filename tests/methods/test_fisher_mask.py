@@ -85,6 +85,14 @@ def test_the_original_multistep_schedule_is_replayed_in_s_epochs_stepped_per_ite
     assert changes == [int(m * steps) for m in MILESTONES] and rates[-1] == pytest.approx(0.1 * 0.01)  # then the last rate is kept
 
 
+def test_a_constant_schedule_keeps_the_optimizers_rate():
+    """Seed 003 Fig. 5's constant rates (0.1, 0.01, 0.001) against the compressed schedule."""
+    method = attached(FisherMask(schedule="constant", optimizer={"init_args": {"lr": 0.01}}, **QUICK))
+    method.pretrained = Pretrained(recipe="fashion_mnist_multistep")
+    optimizer = method.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.01
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"ratio": 1.0}, r"FisherMask\.ratio = 1\.0 is not allowed; a fraction in \[0, 1\)"),
     ({"ratio": -0.1}, r"FisherMask\.ratio = -0\.1 is not allowed"),
