@@ -25,7 +25,7 @@ from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 
 from benchmark.metrics.accuracy import evaluate_accuracy
-from benchmark.metrics.curves import CLASS_CURVE_SPLITS, CURVE_SPLITS
+from benchmark.metrics.curves import SCENARIO_CURVE_SPLITS, CURVE_SPLITS
 
 
 class MemoryPeak:
@@ -144,7 +144,7 @@ class StopCriterion(pl.Callback):
 
 
 class Curves(pl.Callback):
-    """Accuracy on forget / retain / test (and test_forget / test_retain in class scenarios) after the method's
+    """Accuracy on forget / retain / test (and the scenario's `SCENARIO_CURVE_SPLITS`) after the method's
     `prepare` and before its first epoch (seed 003 §4's epoch 0, "right after masking"), then after every epoch, in the
     method's `curves` (`--evaluation.curves`); a method that trains no epoch gets its one point at the end. Its time is
     not part of the cost."""
@@ -167,7 +167,7 @@ class Curves(pl.Callback):
 
     def record(self, trainer, pl_module) -> None:
         start = time.perf_counter()
-        for split in (*CURVE_SPLITS, *(s for s in CLASS_CURVE_SPLITS if s in trainer.datamodule.splits)):
+        for split in (*CURVE_SPLITS, *(s for s in SCENARIO_CURVE_SPLITS if s in trainer.datamodule.splits)):
             pl_module.curves.setdefault(f"{split}/acc", []).append(split_accuracy(trainer, pl_module, split))
         self.uncounted_seconds += time.perf_counter() - start
 

@@ -33,7 +33,7 @@ from benchmark.models.pretraining import Pretrained
 from benchmark.reports.aggregate import aggregate
 from benchmark.reports.figures import plot_curves
 from benchmark.reports.tables import align, is_fraction
-from datamodules.scenarios import RandomInstances, WholeClasses
+from datamodules.scenarios import Outliers, RandomInstances, WholeClasses
 from methods import METHODS
 
 
@@ -84,24 +84,30 @@ class Suite:
     with the run's seed. `ks` then names nothing."""
     retain_per_class: int | None = None
     """Class suites: images per retain class in the request's D_r_sub (what UNSIR trains on)."""
+    rhos: tuple[float, ...] | None = None
+    """Outlier suites (seed 003 Table 2): ρ per column (`Outliers`: a seeded group of a fraction ρ of the training set
+    trained with shuffled labels, then forgotten); each (ρ, seed) is its own training set, so its own original."""
 
 
-Column = int | tuple[int, ...]
-"""A table column: a forget-set size k, or a class suite's forgotten classes."""
+Column = int | float | tuple[int, ...]
+"""A table column: a forget-set size k, a class suite's forgotten classes, or an outlier suite's ρ."""
 
 
 def columns(suite: Suite) -> tuple[Column, ...]:
-    return suite.classes if suite.classes else suite.ks
+    return suite.classes or suite.rhos or suite.ks
 
 
 def column_of(record: dict) -> Column:
     """The column a run's record belongs to, read off its request's scenario."""
     scenario = record["scenario"]
-    return tuple(scenario["classes"]) if scenario.get("kind") == "whole_classes" else scenario["k"]
+    kind = scenario.get("kind")
+    return tuple(scenario["classes"]) if kind == "whole_classes" else scenario["rho"] if kind == "outliers" else scenario["k"]
 
 
 def column_label(column: Column) -> str:
-    return f"classes {'/'.join(map(str, column))}" if isinstance(column, tuple) else f"k = {column}"
+    if isinstance(column, tuple):
+        return f"classes {'/'.join(map(str, column))}"
+    return f"ρ = {column}" if isinstance(column, float) else f"k = {column}"
 
 
 def track_name(suite: Suite, column: Column) -> str:
@@ -111,10 +117,12 @@ def track_name(suite: Suite, column: Column) -> str:
     return suite.track.format(k=column)
 
 
-def make_scenario(suite: Suite, column: Column, seed: int) -> RandomInstances | WholeClasses:
+def make_scenario(suite: Suite, column: Column, seed: int) -> RandomInstances | WholeClasses | Outliers:
     """The forget request of one column and seed, set up."""
     if isinstance(column, tuple):
         scenario = WholeClasses(classes=list(column), retain_per_class=suite.retain_per_class, seed=seed, dataset=suite.dataset)
+    elif isinstance(column, float):
+        scenario = Outliers(rho=column, seed=seed, dataset=suite.dataset)
     else:
         scenario = RandomInstances(k=column, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
     scenario.setup()
@@ -258,6 +266,8 @@ def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None
     """The suite with the given grid and its variant's name (`<name>[-<dataset>][-<arch>][-<recipe>]`, naming what is
     not the suite's own), which names its records' folder and its tables."""
     registered = SUITES.get(name)
+    if registered.rhos and (ks is not None or classes is not None):
+        raise UnlearnBenchError(f"suite {name} is an outlier suite: its columns are the fractions ρ of mislabelled training images, not {'ks' if ks is not None else 'classes'}")
     if (ks is not None and registered.classes) or (classes is not None and not registered.classes):
         kind, given_kind = ("a class suite: its columns are forgotten class sets (--classes)", "ks") if registered.classes else \
             ("an instance suite: its columns are forget-set sizes (--ks)", "classes")
@@ -275,14 +285,18 @@ def suite_variant(name: str, dataset: str | None = None, seeds: list[int] | None
 def original_summary(suite: Suite) -> str:
     """How the original fits before unlearning (seed 000's lesson: a saturated original leaves gradient ascent nothing
     to work with): its train and test accuracy, and per k its mean cross-entropy and median true-class probability
-    on D_f, averaged over the suite's seeds."""
+    on D_f, averaged over the suite's seeds. An outlier suite's originals are one per column and seed: the train and
+    test accuracy are then the first's, and each column says its originals' mean test accuracy."""
     pretrained, parts, train, model = original(suite), [], None, None
     for k in columns(suite):
-        losses, medians = [], []
+        losses, medians, tests = [], [], []
         for seed in suite.seeds:
             scenario = make_scenario(suite, k, seed)
-            model = model or runner.obtain_original(scenario, pretrained, progress=False).eval()  # (one original for every k and seed)
+            if model is None or suite.rhos:  # (else one original for every k and seed)
+                model = runner.obtain_original(scenario, pretrained, progress=False).eval()
             device = next(model.parameters()).device
+            if suite.rhos:
+                tests.append(evaluate_accuracy(model, scenario.eval_loader("test", shard=False), scenario.info.num_classes, device))
             if train is None:
                 sizes = {name: len(scenario.splits[name]) for name in ("forget", "retain")}
                 accuracy = {name: evaluate_accuracy(model, scenario.eval_loader(name, shard=False), scenario.info.num_classes, device)
@@ -293,7 +307,8 @@ def original_summary(suite: Suite) -> str:
             logits, labels = torch.cat([o for o, _ in outputs]), torch.cat([y for _, y in outputs])
             losses.append(float(F.cross_entropy(logits, labels)))
             medians.append(float(logits.softmax(1).gather(1, labels[:, None]).median()))
-        parts.append(f"{column_label(k)}: mean CE {sum(losses) / len(losses):.2g}, median p_y {sum(medians) / len(medians):.6f}")
+        parts.append(f"{column_label(k)}: mean CE {sum(losses) / len(losses):.2g}, median p_y {sum(medians) / len(medians):.6f}"
+                     + (f", its originals' test accuracy {100 * sum(tests) / len(tests):.2f} %" if tests else ""))
     return (f"The original before unlearning: train accuracy {100 * train[0]:.2f} %, test {100 * train[1]:.2f} %; on D_f (mean over "
             f"the seeds) {'; '.join(parts)}.")
 

@@ -92,3 +92,29 @@ SUITES.register("fishermask_fig5")(replace(
     records="fishermask_table1",
 ))
 """Fig. 5's constant rates are the recipe's at the start and after each decay (its footnote 5: 0.1, 0.01, 0.001)."""
+
+SUITES.register("fishermask_table2")(Suite(
+    title="Seed 003 Table 2, CPU variant: remove outliers — a seeded group of ρ of the training images trained with shuffled "
+          "labels, then forgotten; the best test and noise (true-label) accuracy over epochs 0..T",
+    dataset="digits",
+    ks=(),
+    rhos=(0.1, 0.3, 0.5),
+    arch="narrow_cnn_bn",
+    recipe="fashion_mnist_multistep",
+    rows=(
+        Row("Original", "Original"),
+        Row("Retrain", "Retrain"),
+        FINETUNE,
+        Row("RandomMask", "RandomMask", R),
+        Row("ActivationMask", "ActivationMask", R),
+        Row("GradMask", "GradMask", R),
+        Row("FisherMask", "FisherMask", R),
+    ),
+    evaluation=replace(CURVES, relearn=False),
+    main_metrics=("test/best_acc", "noise/best_acc"),
+    companion_metrics=("test/acc", "noise/acc", "forget/acc", "mia/svm_asr", "cost/seconds"),
+))
+"""On `digits` (each of the 3 ρ × 3 seeds trains its own original and Retrain: seconds there, about an hour each on
+Fashion-MNIST, `--dataset fashion_mnist`), with the multistep recipe (SGD, weight decay) so the original is not
+saturated. Relearn time is left out: the forgotten group's labels are wrong, so regaining the original's accuracy on
+them means relearning noise."""

@@ -6,7 +6,7 @@ from benchmark.experiment.runner import run
 from benchmark.metrics.curves import mean_abs_delta, volatility, volatility_table1
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
-from datamodules.scenarios import RandomInstances
+from datamodules.scenarios import Outliers, RandomInstances
 from methods import FineTune
 
 
@@ -36,3 +36,12 @@ def test_curves_start_at_the_original_and_give_volatility():
     for split in ("forget", "retain", "test"):
         assert record["metrics"][f"{split}/volatility"] == pytest.approx(volatility(curves[f"{split}/acc"], forget=split == "forget"))
         assert record["metrics"][f"{split}/mean_abs_delta"] == pytest.approx(mean_abs_delta(curves[f"{split}/acc"]))
+
+
+def test_an_outlier_scenario_curves_the_noise_split_and_reads_the_best_epoch():
+    """Seed 003 Table 2: the best test and noise (true-label) accuracy over epochs 0..T."""
+    record = run(FineTune(budget={"max_epochs": 2}), Outliers(rho=0.1), Pretrained(), evaluation=Evaluation(curves=True, mia=False), progress=False)
+    curves, metrics = record["curves"], record["metrics"]
+    assert set(curves) == {"forget/acc", "retain/acc", "test/acc", "noise/acc"} and len(curves["noise/acc"]) == 3
+    assert metrics["noise/best_acc"] == max(curves["noise/acc"]) and metrics["test/best_acc"] == max(curves["test/acc"])
+    assert "forget/best_acc" not in metrics

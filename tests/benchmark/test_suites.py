@@ -247,3 +247,22 @@ def test_a_suite_with_curves_draws_them_beside_its_tables(tmp_path):
     figure = tmp_path / "t-curves.png"
     assert "![curves](t-curves.png)" in (tmp_path / "t.md").read_text()
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"curves: tiny classes" in figure.read_bytes()
+
+
+def test_an_outlier_suite_has_a_column_per_rho_each_seed_with_its_own_original(tmp_path):
+    """Seed 003 Table 2: columns are ρ, each (ρ, seed) trains on its own mislabelled training set, so its own original."""
+    tiny = Suite(title="tiny outliers", dataset="digits", ks=(), rhos=(0.1, 0.2), seeds=(0,), arch="small_cnn", recipe="smoke",
+                 evaluation=Evaluation(mia=False, curves=True), rows=(Row("Original", "Original"), Row("FT", "FineTune", {"budget": {"max_epochs": 1}})),
+                 main_metrics=("test/best_acc", "noise/best_acc"), companion_metrics=("cost/seconds",))
+    SUITES.register("tiny_outlier_suite")(tiny)
+    result = run_suite("tiny_outlier_suite", results_dir=str(tmp_path / "runs"), out=str(tmp_path / "t.md"), progress=False)
+    text = (tmp_path / "t.md").read_text()
+    assert "ρ = 0.1: mean CE" in text and "ρ = 0.2: mean CE" in text and "its originals' test accuracy" in text
+    header = next(line for line in text.splitlines() if "ρ = 0.1" in line and "|" in line)
+    assert [cell.strip() for cell in header.split("|")[2:]] == ["ρ = 0.1", "ρ = 0.2"]
+    originals = {r["scenario"]["rho"]: r["metrics"]["forget/acc"] for r in result["records"] if r["method"] == "Original"}
+    assert sorted(originals) == [0.1, 0.2] and originals[0.1] != originals[0.2]  # (each trained on its own labels)
+    finetuned = [r for r in result["records"] if r["method"] == "FineTune"]
+    assert all(r["metrics"]["noise/best_acc"] == max(r["curves"]["noise/acc"]) for r in finetuned)
+    with pytest.raises(UnlearnBenchError, match="is an outlier suite: its columns are the fractions ρ"):
+        run_suite("tiny_outlier_suite", ks=[4], results_dir=str(tmp_path / "runs"), progress=False)
