@@ -22,19 +22,31 @@ def _conv_bn_relu(in_chans: int, out_chans: int, kernel_size: int = 3, stride: i
     ]
 
 
-@register_model("allcnn")
-def allcnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
-    """All-CNN-C trunk: 96, 96, 96/s2, 192, 192, 192/s2, 192 (3×3), 192 (1×1), global average pool → 192-d."""
-    backbone = nn.Sequential(
-        *_conv_bn_relu(in_chans, 96),
-        *_conv_bn_relu(96, 96),
-        *_conv_bn_relu(96, 96, stride=2),
-        *_conv_bn_relu(96, 192),
-        *_conv_bn_relu(192, 192),
-        *_conv_bn_relu(192, 192, stride=2),
-        *_conv_bn_relu(192, 192),
-        *_conv_bn_relu(192, FEATURE_DIM, kernel_size=1),
+def _allcnn(in_chans: int, width: int) -> nn.Sequential:
+    wide = 2 * width
+    return nn.Sequential(
+        *_conv_bn_relu(in_chans, width),
+        *_conv_bn_relu(width, width),
+        *_conv_bn_relu(width, width, stride=2),
+        *_conv_bn_relu(width, wide),
+        *_conv_bn_relu(wide, wide),
+        *_conv_bn_relu(wide, wide, stride=2),
+        *_conv_bn_relu(wide, wide),
+        *_conv_bn_relu(wide, wide, kernel_size=1),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     )
-    return backbone, FEATURE_DIM
+
+
+@register_model("allcnn")
+def allcnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """All-CNN-C trunk: 96, 96, 96/s2, 192, 192, 192/s2, 192 (3×3), 192 (1×1), global average pool → 192-d."""
+    return _allcnn(in_chans, 96), FEATURE_DIM
+
+
+@register_model("narrow_allcnn")
+def narrow_allcnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """`allcnn` at a quarter of its width (24, …, 48 channels → 48-d): seed 002's AllCNN for the CPU variant, about 16×
+    fewer multiply-adds (the full width took 2,706 s an epoch of Fashion-MNIST on one thread), as `narrow_resnet18` is
+    ResNet-18's."""
+    return _allcnn(in_chans, 24), 48

@@ -52,6 +52,13 @@ def test_narrow_resnet18_is_resnet18_at_a_quarter_width_with_a_stride_2_stem() -
     assert backbone(torch.rand(2, 1, 28, 28)).shape == (2, 128)
 
 
+def test_narrow_allcnn_is_allcnn_at_a_quarter_width() -> None:
+    def shape(name: str) -> list[tuple]:
+        return [(m.out_channels, m.kernel_size, m.stride) for m in _build(name, 1, 28).backbone if isinstance(m, nn.Conv2d)]
+    full, narrow = shape("allcnn"), shape("narrow_allcnn")
+    assert [(c // 4, k, s) for c, k, s in full] == narrow and _build("narrow_allcnn", 1, 28).feature_dim == 48
+
+
 @torch.no_grad()
 def test_normalisation_is_applied() -> None:
     mean, std = (0.1, 0.2, 0.3), (0.5, 0.5, 0.5)
