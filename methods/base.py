@@ -372,3 +372,15 @@ class UnlearningMethod(pl.LightningModule):
         self.evaluator.reset()
         if self.trainer.loggers:
             self.log_dict(self.results, rank_zero_only=True)
+
+
+class TrainsOnRetain(UnlearningMethod):
+    """Cross-entropy on D_r batches: what FineTune, Retrain and the masking methods' fine-tuning train with."""
+
+    train_splits = ("retain",)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch["retain"]
+        loss = torch.nn.functional.cross_entropy(self.model(x), y)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss

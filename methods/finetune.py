@@ -1,13 +1,11 @@
 """FineTune: keep training the original on the retain set only (seed 002 §IV-B baseline, "catastrophic forgetting")."""
 
-import torch.nn.functional as F
-
 from datamodules.access import RETAIN_FULL
-from methods.base import UnlearningMethod, register_method
+from methods.base import TrainsOnRetain, register_method
 
 
 @register_method
-class FineTune(UnlearningMethod):
+class FineTune(TrainsOnRetain):
     """Minimise L_CE on D_r starting from the original weights (seed 002 Table I, "FineTune [9]").
 
     Seed 002 does not state the baseline's hyperparameters; ours (`configs/methods/FineTune/seed002.yaml`):
@@ -15,11 +13,4 @@ class FineTune(UnlearningMethod):
     """
 
     data_access = RETAIN_FULL
-    train_splits = ("retain",)
     defaults = "configs/methods/FineTune/seed002.yaml"
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch["retain"]
-        loss = F.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss)
-        return loss

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark.metrics.evaluator import Evaluator
 from benchmark.models.pretraining import RECIPES, Pretrained, Recipe, cache_path, initial_model, load_checkpoint, save_checkpoint
 from datamodules.access import RETAIN_FULL, DataView
-from methods.base import UnlearningMethod, register_method
+from methods.base import TrainsOnRetain, register_method
 
 
 @register_method
-class Retrain(UnlearningMethod):
+class Retrain(TrainsOnRetain):
     """Train `pretrained.arch` from the recipe's initialisation (fresh, or a pretrained body: `Recipe.init`) on D_r
     with the pretraining recipe and seed ("Retrain Model", seed 002 Tables I, III, IV). The result is cached by (dataset, arch, recipe, seed, retain set:
     `ForgetRequest.training_set_hash`), so a relabeling request reuses the plain request's Retrain; a cache hit
@@ -22,7 +20,6 @@ class Retrain(UnlearningMethod):
     """
 
     data_access = RETAIN_FULL
-    train_splits = ("retain",)
     ignores_original = True
 
     def __init__(self) -> None:
@@ -59,12 +56,6 @@ class Retrain(UnlearningMethod):
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         if self.recipe.clip_value is not None:
             self.clip_gradients(optimizer, gradient_clip_val=self.recipe.clip_value, gradient_clip_algorithm="value")
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch["retain"]
-        loss = F.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
 
     def on_fit_end(self) -> None:  # after the callbacks' (the cost meter's)
         if self.cached is not None:

@@ -15,7 +15,7 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.hashing import tensors_sha256
 from benchmark.models.pretraining import RECIPES
 from datamodules.access import FORGET_AND_RETAIN, FORGET_ONLY, DataAccess, DataView
-from methods.base import UnlearningMethod, make_optimizer
+from methods.base import TrainsOnRetain, make_optimizer
 
 
 def top_fraction(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, torch.Tensor]:
@@ -39,7 +39,7 @@ def mask_hash(masks: dict[str, torch.Tensor]) -> str:
     return tensors_sha256({name: m.to(torch.uint8) for name, m in masks.items()})
 
 
-class MaskThenFinetune(UnlearningMethod):
+class MaskThenFinetune(TrainsOnRetain):
     """The masking base of seed 003: `scores` (the method's), the top `ratio` of units zeroed in `prepare`, then
     `budget.max_epochs` (T) epochs of cross-entropy on D_r whose learning rate replays the original's pretraining
     schedule compressed into `compress_epochs` (S) epochs, stepped per iteration (§3.4; the re-upload's
@@ -48,7 +48,6 @@ class MaskThenFinetune(UnlearningMethod):
     defaults are the re-upload's SGD (momentum 0.9, weight decay 1e-4)."""
 
     data_access = FORGET_AND_RETAIN
-    train_splits = ("retain",)
 
     def __init__(self, *, ratio: NonNegativeFloat = 0.02, compress_epochs: PositiveInt = 5, schedule: Literal["compressed", "constant"] = "compressed",
                  finetune: bool = True, retain_samples: PositiveInt | None = None, **kwargs) -> None:
@@ -115,12 +114,6 @@ class MaskThenFinetune(UnlearningMethod):
         steps = self.compress_epochs * self.iterations_per_epoch()
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: recipe.lr_factor(min(step, steps - 1), steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch["retain"]
-        loss = torch.nn.functional.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss)
-        return loss
 
 
 def conv_bn_relu(model: nn.Module) -> list[tuple[str, nn.Conv2d, nn.Module]]:
