@@ -377,7 +377,7 @@ def invert(model: nn.Module, settings: InversionSettings = InversionSettings(), 
                     losses = {name: loss() for name, (weight, loss) in terms.items() if weight > 0}
                     total = sum(terms[name][0] * loss for name, loss in losses.items())
                     if not torch.isfinite(total):
-                        values = ", ".join(f"ℓ_{name} = {float(v):.4g}" for name, v in losses.items())
+                        values = ", ".join(f"ℓ_{name} = {float(v.detach()):.4g}" for name, v in losses.items())
                         raise UnlearnBenchError(f"{'NaN' if torch.isnan(total) else 'infinite'} generator loss at step {step} ({values}); check D_e and the model, or lower inversion.lr")
                     optimizer.zero_grad(set_to_none=True)
                     total.backward()
