@@ -254,7 +254,7 @@ def filtrate(model: Classifier, x: torch.Tensor, conditions: torch.Tensor | None
     if conditions is not None and n_erase:
         conditions = conditions.to(kept.device)
         plus = conditions if conditions.dtype == torch.bool else conditions == probs.shape[1]
-        plus_share = plus[kept][erase.to(kept.device)].double().mean().item()
+        plus_share = plus[kept][erase].double().mean().item()
     return Filtration(kept=kept, x=x[kept], soft_labels=probs[kept], kappa=kappa, t_f=t_f, knee_found=knee_found,
                       erase=erase, retain=~erase, n_generated=n, n_kept=n_kept, n_erase=n_erase,
                       plus_share=plus_share, issues=tuple(issues))
