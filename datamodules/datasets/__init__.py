@@ -108,4 +108,4 @@ def list_datasets(pattern: str = "*") -> list[str]:
     return DATASETS.names(pattern)
 
 
-from datamodules.datasets import cifar, digits, fashion_mnist, imagenet, mnist, svhn, tiny_imagenet, utkface, vggface2  # noqa: E402,F401  (registration)
+from datamodules.datasets import cifar, digits, fashion_mnist, fashion_sub, imagenet, mnist, svhn, tiny_imagenet, utkface, vggface2  # noqa: E402,F401  (registration)

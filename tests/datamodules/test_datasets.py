@@ -62,7 +62,7 @@ def test_malformed_dataset_is_a_clear_error(fashion_fixture):
 
 
 def test_unknown_dataset_lists_known_names():
-    with pytest.raises(UnknownNameError, match="unknown dataset 'cifar1000'; known: .*digits, fashion_mnist"):
+    with pytest.raises(UnknownNameError, match="unknown dataset 'cifar1000'; known: .*digits, digits28, fashion_mnist, fashion_sub"):
         load_dataset("cifar1000")
 
 
