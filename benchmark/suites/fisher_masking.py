@@ -93,23 +93,14 @@ SUITES.register("fishermask_fig5")(replace(
 ))
 """Fig. 5's constant rates are the recipe's at the start and after each decay (its footnote 5: 0.1, 0.01, 0.001)."""
 
-SUITES.register("fishermask_table2")(Suite(
+SUITES.register("fishermask_table2")(replace(
+    TABLE1,
     title="Seed 003 Table 2, CPU variant: remove outliers — a seeded group of ρ of the training images trained with shuffled "
           "labels, then forgotten; the best test and noise (true-label) accuracy over epochs 0..T",
     dataset="digits",
-    ks=(),
+    classes=None,
     rhos=(0.1, 0.3, 0.5),
-    arch="narrow_cnn_bn",
-    recipe="fashion_mnist_multistep",
-    rows=(
-        Row("Original", "Original"),
-        Row("Retrain", "Retrain"),
-        FINETUNE,
-        Row("RandomMask", "RandomMask", R),
-        Row("ActivationMask", "ActivationMask", R),
-        Row("GradMask", "GradMask", R),
-        Row("FisherMask", "FisherMask", R),
-    ),
+    rows=tuple(row for row in TABLE1.rows if row.label in ("Original", "Retrain", "Finetune", "RandomMask", "ActivationMask", "GradMask", "FisherMask")),
     evaluation=replace(CURVES, relearn=False),
     main_metrics=("test/best_acc", "noise/best_acc"),
     companion_metrics=("test/acc", "noise/acc", "forget/acc", "mia/svm_asr", "cost/seconds"),
