@@ -196,25 +196,30 @@ def plot_gradcam(images: torch.Tensor, maps: Mapping[str, torch.Tensor], path: s
 
 def plot_curves(panels: Mapping[str, Mapping[str, Sequence[Sequence[float]]]], path: str | Path, *, title: str, ylabel: str = "accuracy (%)") -> Path:
     """Per-epoch curves, a panel each (e.g. a forgotten class set and a split), a line per row: the mean over its runs
-    (one curve each, epoch 0 = before the first epoch) with a ± std band (seed 003 Figs. 2, 4, 5)."""
+    (one curve each, epoch 0 = before the first epoch) with a ± std band (seed 003 Figs. 2, 4, 5); a row of one-point
+    curves (a model that is not trained further, or a reference's final value) is a dashed horizontal line."""
     columns = min(len(panels), 4)
     rows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(4.2 * columns, 3.4 * rows + 0.6), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(rows, columns, squeeze=False).flat
+    axes = list(figure.subplots(rows, columns, squeeze=False).flat)
     for ax, (panel, lines) in zip(axes, panels.items()):
-        for label, runs in lines.items():
+        for index, (label, runs) in enumerate(lines.items()):
             length = min(map(len, runs))
             values = np.stack([_array(run[:length]) for run in runs])
             mean, std = values.mean(0), values.std(0)
+            color = f"C{index % 10}"
+            if length == 1:
+                ax.axhline(mean[0], color=color, linestyle="--", label=label)
+                continue
             epochs = np.arange(length)
-            ax.plot(epochs, mean, marker="o", markersize=3, label=label)
-            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+            ax.plot(epochs, mean, color=color, marker="o", markersize=3, label=label)
+            ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-    for ax in list(axes):
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
-    handles, labels = figure.axes[0].get_legend_handles_labels()
+    handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return _save(figure, None, path, "curves", title, "mean ± std over seeds")

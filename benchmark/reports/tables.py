@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def is_fraction(metric: str) -> bool:
     """Accuracies, attack rates and AUCs (values in [0, 1]) are shown in percent."""
-    return metric.endswith("/acc") or metric.startswith("mia/")
+    return metric.endswith(("/acc", "/best_acc")) or metric.startswith("mia/")
 
 
 def align(header: list[str], rows: list[list[str]]) -> str:

@@ -131,7 +131,9 @@ def make_scenario(suite: Suite, column: Column, seed: int) -> RandomInstances | 
 
 SUITES: Registry[Suite] = Registry("suite")
 SPLIT_LABELS = {"forgotten/acc": "D_f so far (↓)", "forget/acc": "D_f (↓)", "retain/acc": "D_r (↑)", "test/acc": "D_test (↑)", "relabel/acc": "D_f new labels (↑)",
-                "test_forget/acc": "A_Df, test (↓)", "test_retain/acc": "A_Dr, test (↑)"}
+                "test_forget/acc": "A_Df, test (↓)", "test_retain/acc": "A_Dr, test (↑)", "test/best_acc": "D_test, best epoch (↑)",
+                "noise/best_acc": "noise, true labels, best epoch (↑)",
+                "noise/acc": "noise, true labels (↑)"}
 
 
 def suite_dir(name: str, results_dir: str | None = None) -> Path:
@@ -371,15 +373,19 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
 
 
 def curves_figure(suite: Suite, records: list[dict], path: Path) -> Path | None:
-    """The per-epoch curves of the suite's main metrics, a panel per column and metric, a line per row that has
-    curves (None when no run recorded any)."""
+    """The per-epoch curves of the suite's main metrics (of `{split}/acc` for `{split}/best_acc`), a panel per column
+    and metric, a line per row that has curves (Retrain's final value only: a reference line), None when no run
+    recorded any."""
     panels = {}
     for k in columns(suite):
-        for metric in suite.main_metrics:
+        for main in suite.main_metrics:
+            metric = main.removesuffix("/best_acc") + "/acc" if main.endswith("/best_acc") else main  # (the curve it is the best of)
             lines = {}
             for row in suite.rows:
                 runs = [[100 * v for v in r["curves"][metric]] for r in records
                         if r["row"] == row.label and column_of(r) == k and metric in (r.get("curves") or {})]
+                if row.method == "Retrain":  # a reference, as the paper's dashed line: its training from scratch is not unlearning
+                    runs = [run[-1:] for run in runs]
                 if runs:
                     lines[row.label] = runs
             if lines:

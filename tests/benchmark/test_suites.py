@@ -260,6 +260,8 @@ def test_an_outlier_suite_has_a_column_per_rho_each_seed_with_its_own_original(t
     assert "ρ = 0.1: mean CE" in text and "ρ = 0.2: mean CE" in text and "its originals' test accuracy" in text
     header = next(line for line in text.splitlines() if "ρ = 0.1" in line and "|" in line)
     assert [cell.strip() for cell in header.split("|")[2:]] == ["ρ = 0.1", "ρ = 0.2"]
+    best = next(line for line in text.splitlines() if line.startswith("D_test, best epoch"))
+    assert float(best.split("|")[2].split("±")[0]) > 1  # in percent, as every accuracy
     originals = {r["scenario"]["rho"]: r["metrics"]["forget/acc"] for r in result["records"] if r["method"] == "Original"}
     assert sorted(originals) == [0.1, 0.2] and originals[0.1] != originals[0.2]  # (each trained on its own labels)
     finetuned = [r for r in result["records"] if r["method"] == "FineTune"]
