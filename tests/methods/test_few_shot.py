@@ -1,0 +1,182 @@
+"""FewShotInversion (seed 004's "Ours") on digits with a tiny budget: D_e-only access, the intentions' effects on D̃_e,
+the scrub and relearn phases, the cost entries, one-line errors. G and D̃ are made once, by the first run, and
+reused by the others through the `generated_set` hook (the same original, request and seed give the same set)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from benchmark.core.errors import DataAccessError, UnlearnBenchError
+from benchmark.experiment.runner import attach, run
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
+from datamodules.scenarios import WholeClasses
+from methods.few_shot import NEGATIVE, SOFT, FewShotInversion, crop
+
+SMALL = {"samples_per_condition": 40, "scrub_epochs": 2, "inversion": {"steps": 30, "batch_size": 32},
+         "budget": {"max_epochs": 2, "batch_size": 64}, "optimizer": {"init_args": {"lr": 0.01}}}
+"""30 inversion steps of 32 images, 11 × 40 samples, 2 scrub and 2 relearning epochs of batch 64 at lr 0.01 (the
+paper's 10 epochs at 1e-3 would take longer)."""
+BN = Pretrained(arch="narrow_cnn_bn")
+Y_E, CORRECT = 9, 4
+"""D_e: every training 9 of digits; `cor` pretends 4 is their correct label."""
+SHARED: dict = {}
+
+
+class Shared(FewShotInversion):
+    """G and D̃ made once per test session (as a cache would wrap `generated_set`); the phase of every step recorded."""
+
+    def generated_set(self, data):
+        if "set" not in SHARED:
+            SHARED["set"] = super().generated_set(data)
+        else:  # (the cache's contract: the work it saves is counted as spent)
+            self.reused_seconds += SHARED["set"].inversion_seconds + SHARED["set"].filtration_seconds
+        return SHARED["set"]
+
+    def training_step(self, batch, batch_idx):
+        self.phases = [*getattr(self, "phases", []), self.phase]
+        return super().training_step(batch, batch_idx)
+
+
+RUNS: dict = {}
+
+
+def unlearned(tmp_path_factory, intention: str, **kwargs) -> tuple[Shared, dict]:
+    """One run per (intention, settings) per session."""
+    key = (intention, tuple(sorted(kwargs.items())))
+    if key not in RUNS:
+        method = Shared(**SMALL, intention=intention, **kwargs)
+        record = run(method, WholeClasses(classes=[Y_E]), BN, results_dir=str(tmp_path_factory.mktemp("few_shot")), progress=False,
+                     evaluation=Evaluation(mia=False))
+        RUNS[key] = method, record
+    return RUNS[key]
+
+
+def mean_probability(model: torch.nn.Module, x: torch.Tensor, label: int) -> float:
+    with torch.no_grad():
+        return torch.softmax(model.eval()(x), dim=-1)[:, label].mean().item()
+
+
+def test_the_method_sees_only_d_e_and_reading_retain_data_fails(tmp_path):
+    method = FewShotInversion(**SMALL)
+    attach(method, WholeClasses(classes=[Y_E]), BN, progress=False)
+    assert method.data.names == ("forget",) and set(method.data["forget"].targets.tolist()) == {Y_E}
+    with pytest.raises(DataAccessError, match="FewShotInversion declared access to forget set and cannot read the 'retain' split"):
+        method.data["retain"]
+
+    class Snooping(FewShotInversion):
+        def generated_set(self, data):
+            data["retain"]
+
+    with pytest.raises(DataAccessError, match="cannot read the 'retain' split"):
+        run(Snooping(**SMALL), WholeClasses(classes=[Y_E]), BN, results_dir=str(tmp_path), progress=False)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_cor_needs_the_correct_label_a_one_line_error_before_any_work(tmp_path):
+    with pytest.raises(UnlearnBenchError, match="intention 'cor' relabels D̃_e to the correct label") as error:
+        FewShotInversion(intention="cor")
+    assert "\n" not in str(error.value)
+    with pytest.raises(UnlearnBenchError, match="correct_label = 4 is only read by intention 'cor', not 'neg'"):
+        FewShotInversion(intention="neg", correct_label=4)
+    for label, message in ((Y_E, "is D_e's label y_e already"), (12, r"is not a class of digits \[0, 10\)")):
+        method = FewShotInversion(**SMALL, intention="cor", correct_label=label)
+        with pytest.raises(UnlearnBenchError, match=message):
+            run(method, WholeClasses(classes=[Y_E]), BN, results_dir=str(tmp_path), progress=False)
+        assert method.generated is None  # (checked before the inversion)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"augmentations": ["rotate"]}, r"unknown augmentation 'rotate'; known: crop, crop_flip, flip"),
+    ({"augmentations": []}, "augmentations is empty"),
+    ({"bandwidth": [1.0, -2.0]}, r"FewShotInversion\.bandwidth = \[1\.0, -2\.0\] is not allowed"),
+    ({"inversion": {"steps": 0}}, r"inversion\.steps = 0 is not allowed"),
+])
+def test_bad_settings_are_one_line_errors(kwargs, message):
+    with pytest.raises(UnlearnBenchError, match=message) as error:
+        FewShotInversion(**kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_crop_shifts_with_zero_fill_and_never_flips():
+    x = torch.rand(64, 1, 8, 8)
+    out = crop(x)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    shifts = [padded[..., dy : dy + 8, dx : dx + 8] for dy in range(3) for dx in range(3)]
+    assert all(any(torch.equal(out[i], s[i]) for s in shifts) for i in range(64))
+    assert not any(torch.equal(out[i], x[i].flip(-1)) for i in range(64))
+
+
+def test_neg_lowers_p_ye_on_the_filtered_d_e(tmp_path_factory):
+    method, _ = unlearned(tmp_path_factory, "neg")
+    x = method.generated.erase_x
+    before, after = mean_probability(method.original, x, Y_E), mean_probability(method.model, x, Y_E)
+    assert before > 0.5 and after < before - 0.3
+    assert method.phases == ["relearn"] * len(method.phases)  # no scrub (§4.3)
+    assert (method.relearn_rows.kinds == NEGATIVE).sum() == len(x) + len(method.data["forget"])  # D̃_e and D_e
+
+
+def test_cor_raises_the_correct_labels_probability_on_the_filtered_d_e(tmp_path_factory):
+    method, _ = unlearned(tmp_path_factory, "cor", correct_label=CORRECT)
+    x = method.generated.erase_x
+    before, after = mean_probability(method.original, x, CORRECT), mean_probability(method.model, x, CORRECT)
+    assert after > before + 0.3
+
+
+@pytest.mark.parametrize("scrub", [True, False])
+def test_std_scrubs_then_relearns_and_scrub_false_skips_the_scrub(tmp_path_factory, scrub):
+    method, record = unlearned(tmp_path_factory, "std", scrub=scrub)
+    f, batch = method.generated.filtration, SMALL["budget"]["batch_size"]
+    erase, retain = f.n_erase + len(method.data["forget"]), int(f.retain.sum())
+    assert len(method.scrub_rows) == erase and len(method.relearn_rows) == retain  # std relearns on D̃_r only
+    scrub_steps, relearn_steps = math.ceil(erase / batch), math.ceil(retain / batch)
+    expected = ["scrub"] * (2 * scrub_steps if scrub else 0) + ["relearn"] * (2 * relearn_steps)
+    assert method.phases == expected
+    assert record["timings"]["cost/epochs"] == (4 if scrub else 2) and record["timings"]["cost/steps"] == len(expected)
+    labels = method.scrub_rows.targets
+    assert torch.equal(labels.sum(1), torch.ones(erase)) and labels.max() == 1 and len(set(labels.argmax(1).tolist())) > 1  # one-hot, random
+
+
+def test_scrubbing_erases_the_response_that_relearning_on_d_r_alone_keeps(tmp_path_factory):
+    """Table 7 in small: Ours_std − scrub still answers y_e on D̃_e, Ours_std does not."""
+    scrubbed, _ = unlearned(tmp_path_factory, "std", scrub=True)
+    kept, _ = unlearned(tmp_path_factory, "std", scrub=False)
+    x = scrubbed.generated.erase_x
+    assert mean_probability(scrubbed.model, x, Y_E) < mean_probability(kept.model, x, Y_E) - 0.2
+
+
+def test_the_cost_records_the_inversion_and_the_filtration(tmp_path_factory):
+    method, record = unlearned(tmp_path_factory, "std", scrub=True)
+    timings, f = record["timings"], method.generated.filtration
+    assert timings["cost/generated"] == 11 * SMALL["samples_per_condition"] == f.n_generated
+    assert timings["cost/filtered"] == f.n_kept == len(f.x) and 0 < timings["cost/filtered_e"] == f.n_erase < f.n_kept
+    assert timings["cost/knee_found"] in (0.0, 1.0) and 0.0 <= timings["cost/plus_share"] <= 1.0
+    assert timings["cost/inversion_seconds"] > 0 and timings["cost/filtration_seconds"] > 0
+    assert timings["cost/prepare_seconds"] >= timings["cost/inversion_seconds"] + timings["cost/filtration_seconds"]
+
+
+@pytest.mark.parametrize("intention", ["std", "unt", "neg", "cor"])
+def test_every_intention_runs_end_to_end(tmp_path_factory, intention):
+    method, record = unlearned(tmp_path_factory, intention, **({"correct_label": CORRECT} if intention == "cor" else {}))
+    assert {"forget/acc", "retain/acc", "test/acc"} <= set(record["metrics"]) and record["diverged"] is None
+    assert record["hparams"]["intention"] == intention
+    rows, extra = method.relearn_rows, method.generated.filtration.n_erase + len(method.data["forget"])
+    assert len(rows) == int(method.generated.filtration.retain.sum()) + (0 if intention == "std" else extra)
+    if intention == "unt":  # the untrained model's softmax: soft, unlike f_o's confident labels
+        ie = rows.targets[-extra:]
+        assert torch.allclose(ie.sum(1), torch.ones(extra)) and ie.max() < 0.9 and (rows.kinds == SOFT).all()
+        assert method.phases[0] == "scrub"
+
+
+def test_hard_untrained_labels_are_one_hot_and_include_given_false_leaves_d_e_out(tmp_path_factory):
+    method, _ = unlearned(tmp_path_factory, "unt", unt_labels="hard")
+    n = method.generated.filtration.n_erase + len(method.data["forget"])
+    ie = method.relearn_rows.targets[-n:]
+    assert torch.equal(ie.sum(1), torch.ones(n)) and set(ie.unique().tolist()) == {0.0, 1.0}
+    method, _ = unlearned(tmp_path_factory, "neg", include_given=False)
+    assert (method.relearn_rows.kinds == NEGATIVE).sum() == method.generated.filtration.n_erase
+    assert len(method.scrub_rows) == method.generated.filtration.n_erase
