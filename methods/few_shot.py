@@ -36,33 +36,12 @@ GENERATION_BATCH = 512
 """Samples drawn from G per forward (the result does not depend on it)."""
 
 
-def crop(x: torch.Tensor) -> torch.Tensor:
-    """Random crop after zero padding by p = max(1, round(H / 8)) pixels, i.e. a random shift of up to p pixels each
-    way, no flip (digits and clothes are not mirror-symmetric): p = 4 at 32 × 32 (the authors' `RandomCrop(32,
-    padding=4)`), 4 at 28 × 28, 1 at 8 × 8. A batch → batch augmentation on the batch's device."""
-    n, c, h, w = x.shape
-    p = max(1, round(h / 8))
-    padded = F.pad(x, (p, p, p, p))
-    dy = torch.randint(0, 2 * p + 1, (n,), device=x.device)
-    dx = torch.randint(0, 2 * p + 1, (n,), device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    return padded[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
-
-
-PHI: dict[str, Transform] = {"crop": crop}
-"""Φ's own augmentations; any other name is looked up in `datamodules.datasets.augment.AUGMENTATIONS`."""
-
-
 def augmentation(name: str) -> Transform:
-    """The batch augmentation φ named `name` (`PHI`, then the datasets' registry); a one-line error naming the known ones."""
-    if name in PHI:
-        return PHI[name]
+    """The batch augmentation φ named `name` (`datamodules.datasets.augment.AUGMENTATIONS`); a one-line error naming the known ones."""
     try:
         return AUGMENTATIONS.get(name)
     except UnknownNameError:
-        known = ", ".join([*PHI, *AUGMENTATIONS.names()])
-        raise UnlearnBenchError(f"FewShotInversion.augmentations: unknown augmentation {name!r}; known: {known}") from None
+        raise UnlearnBenchError(f"FewShotInversion.augmentations: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS.names())}") from None
 
 
 class Rows(Dataset):
@@ -197,8 +176,8 @@ class FewShotInversion(UnlearningMethod):
             unt_labels: `unt`'s labels: the untrained model's `soft` output (softmax) or its `hard` arg-max.
             untrained_seed: the seed of `unt`'s randomly initialised model; null: drawn from `seed`.
             samples_per_condition: samples of G per condition, K + 1 conditions (the authors' code 500).
-            augmentations: Φ, by name (§4.1 ℓ_aug, §4.2's filter): `crop` (a random shift, no flip), or a name of
-                `datamodules.datasets.augment` (`flip`, `crop_flip`).
+            augmentations: Φ, by name (§4.1 ℓ_aug, §4.2's filter): names of
+                `datamodules.datasets.augment`: `crop` (a random shift, no flip), `flip`, `crop_flip`.
             t_ent: the entropy threshold of §4.2, in nats (the authors' code 0.5).
             t_f: eq. (3)'s κ threshold by hand; null: Kneedle's knee (§4.2).
             bandwidth: the RBF σ of κ, or several whose kernels are summed; null: the median heuristic.

@@ -93,6 +93,13 @@ RECIPES.register("fashion_mnist_finetune")(Recipe(epochs=5, batch_size=256, opti
 """`fashion_mnist_finetune`: seed 002's Tables III / IV fine-tune an ImageNet-pretrained model for 5 epochs; here the body
 of the same model trained on `digits28` (scikit-learn's digits at 28 × 28: the other data this machine has) by the
 `digits` recipe, fine-tuned 5 epochs on Fashion-MNIST with `fashion_mnist_unsir`'s optimizer."""
+RECIPES.register("fashion_sub")(Recipe(epochs=15, batch_size=128, optimizer="sgd", lr=0.05, weight_decay=5e-4, augment="crop"))
+"""`fashion_sub`: seed 004's CPU original (the paper gives only its architecture, trained under Φ): SGD with momentum 0.9,
+weight decay 5e-4, Φ's random shift as the training augmentation, cosine over 15 epochs — unsaturated, unlike Adam
+without weight decay (seed 000's lesson)."""
+RECIPES.register("digits_fewshot")(Recipe(epochs=40, batch_size=32, optimizer="sgd", lr=0.05, weight_decay=5e-4, augment="crop"))
+"""`digits_fewshot`: `fashion_sub`'s recipe on scikit-learn's digits (seed 004's class tables, 9 / 8 / 7 of MNIST): Φ's
+shift of one pixel at 8 × 8, 40 epochs of 45 batches."""
 RECIPES.register("cifar")(Recipe(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4))
 RECIPES.register("imagenet")(Recipe(epochs=90, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=1e-4))
 RECIPES.register("smoke")(Recipe(epochs=1, batch_size=64, optimizer="adam", lr=1e-3, schedule="constant"))

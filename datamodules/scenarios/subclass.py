@@ -17,7 +17,7 @@ class Subclass(UnlearningScenario):
     D_e is the first round(p · n) of a `seed`ed permutation of the subclass's n training images, so for one seed the
     fractions are nested (3 % ⊂ 10 % ⊂ 30 % ⊂ 100 %); the other subclass images stay in the retain set (Table 5).
     With `mislabelled` (7̄-noisyMNIST) the original is trained with every subclass image labelled Ankle boot.
-    Adds the splits `test_sub` (the subclass's test images), `test_rest` (the other test images), `sub_train_rest`
+    Adds the splits `test_forget` (the subclass's test images: seed 004's "D_e" accuracy, as a class scenario's), `test_retain` (the other test images, "D_r"), `sub_train_rest`
     (the subclass's training images not in D_e, true labels) and, when mislabelled, `noise` (D_e with its true
     label, Footwear, which D_e is scored against; `forget` has the labels the original was trained with).
     """
@@ -60,8 +60,8 @@ class Subclass(UnlearningScenario):
         members, test_members = subclass_indices(self.data, "train"), subclass_indices(self.data, "test")
         in_test = torch.zeros(len(test), dtype=torch.bool)
         in_test[test_members] = True
-        splits["test_sub"] = test.subset(test_members)
-        splits["test_rest"] = test.subset((~in_test).nonzero().flatten())
+        splits["test_forget"] = test.subset(test_members)
+        splits["test_retain"] = test.subset((~in_test).nonzero().flatten())
         splits["sub_train_rest"] = train.subset(members[~torch.isin(members, forget)])
         if request.corruption.indices:
             splits["noise"] = train.subset(forget)

@@ -7,7 +7,8 @@ from datamodules.requests import RequestError
 from datamodules.scenarios import Outliers, RandomInstances, RequestFile, WholeClasses
 
 
-@pytest.mark.parametrize("scenario", [RandomInstances(k=100, seed=1), RandomInstances(fraction=0.1), WholeClasses(classes=[3, 7]), Outliers(rho=0.3)])
+@pytest.mark.parametrize("scenario", [RandomInstances(k=100, seed=1), RandomInstances(fraction=0.1), WholeClasses(classes=[3, 7]), Outliers(rho=0.3),
+                                      WholeClasses(classes=[9], fraction=0.3, seed=2)])
 def test_forget_and_retain_are_disjoint_and_complete(scenario):
     scenario.setup()
     forget, retain, train = scenario.splits["forget"], scenario.splits["retain"], scenario.train_set
@@ -35,6 +36,28 @@ def test_class_scenario_splits_test_set_by_class():
     assert set(scenario.splits["test_forget"].targets.tolist()) == {2}
     assert len(scenario.splits["test_forget"]) + len(scenario.splits["test_retain"]) == len(scenario.splits["test"])
     assert scenario.eval_split_names == ["forget", "retain", "test", "test_forget", "test_retain"]
+
+
+def test_a_fraction_of_a_class_is_nested_seeded_and_leaves_the_rest_to_retain():
+    """Seed 004 App. C / D.1: D_e is p of the class (3 % ⊂ 10 % ⊂ 30 % for one seed, one image first); the rest is retained,
+    the class's whole test split still scores D_e; the whole-class request keeps its identity (its records and tracks)."""
+    whole, *parts = (WholeClasses(classes=[9], seed=1, **kw) for kw in ({}, {"one_image": True}, {"fraction": 0.03}, {"fraction": 0.1}, {"fraction": 0.3}))
+    for s in (whole, *parts):
+        s.setup()
+    forgets = [set(s.request.forget_indices) for s in parts]
+    n = len(whole.request.forget_indices)
+    assert [len(f) for f in forgets] == [1, round(0.03 * n), round(0.1 * n), round(0.3 * n)]
+    assert all(a < b for a, b in zip(forgets, forgets[1:])) and forgets[-1] < set(whole.request.forget_indices)
+    assert sum(parts[2].splits["retain"].targets == 9) == n - len(forgets[2])
+    assert len(parts[2].splits["test_forget"]) == len(whole.splits["test_forget"])
+    other_seed = WholeClasses(classes=[9], seed=2, fraction=0.1)
+    other_seed.setup()
+    assert set(other_seed.request.forget_indices) != forgets[2]
+    assert whole.request.scenario == {"kind": "whole_classes", "classes": [9]}
+    with pytest.raises(RequestError, match="fraction must be in"):
+        WholeClasses(classes=[9], fraction=0)
+    with pytest.raises(RequestError, match="selects none"):
+        WholeClasses(classes=[9], fraction=0.001).setup()
 
 
 def test_relabel_targets_differ_from_true_labels():

@@ -107,10 +107,10 @@ def test_unselected_subclass_images_stay_in_the_retain_set(tiny):
     assert rest <= set(s.retain_indices().tolist())
     assert original_index(s.splits["sub_train_rest"]) == sorted(original_index(s.data.train.subset(sorted(rest))))
     assert set(s.splits["sub_train_rest"].targets.tolist()) == set(s.splits["forget"].targets.tolist()) == {fs.FOOTWEAR}
-    assert len(s.splits["test_sub"]) == SUB_TEST and set(s.splits["test_sub"].targets.tolist()) == {fs.FOOTWEAR}
-    assert len(s.splits["test_sub"]) + len(s.splits["test_rest"]) == len(s.splits["test"])
-    assert {i % 10 for i in original_index(s.splits["test_rest"])} == set(range(10)) - {fs.SANDAL}
-    assert s.eval_split_names == ["forget", "retain", "test", "test_sub", "test_rest", "sub_train_rest"]
+    assert len(s.splits["test_forget"]) == SUB_TEST and set(s.splits["test_forget"].targets.tolist()) == {fs.FOOTWEAR}
+    assert len(s.splits["test_forget"]) + len(s.splits["test_retain"]) == len(s.splits["test"])
+    assert {i % 10 for i in original_index(s.splits["test_retain"])} == set(range(10)) - {fs.SANDAL}
+    assert s.eval_split_names == ["forget", "retain", "test", "test_forget", "test_retain", "sub_train_rest"]
     assert s.request.scenario == {"kind": "subclass", "fraction": 0.3, "one_image": False, "mislabelled": False, "seed": 2,
                                   "subclass_index_sha256": fs.read_subclass_index(fs.INDEX_FILE)["sha256"]}
     assert "sub_train_rest" not in scenario(tiny, fraction=1.0).eval_split_names  # (empty)
@@ -124,7 +124,7 @@ def test_mislabelled_twin_trains_the_subclass_as_ankle_boot_and_scores_d_e_as_fo
     assert torch.equal(changed, members) and set(s.train_set.targets[members].tolist()) == {fs.ANKLE_BOOT}
     assert set(s.splits["forget"].targets.tolist()) == {fs.ANKLE_BOOT}  # what the original was trained with
     assert set(s.splits["noise"].targets.tolist()) == {fs.FOOTWEAR} and torch.equal(s.splits["noise"].images, s.splits["forget"].images)
-    assert set(s.splits["sub_train_rest"].targets.tolist()) == set(s.splits["test_sub"].targets.tolist()) == {fs.FOOTWEAR}
+    assert set(s.splits["sub_train_rest"].targets.tolist()) == set(s.splits["test_forget"].targets.tolist()) == {fs.FOOTWEAR}
     retained = s.train_set.targets[s.retain_indices()]
     assert int((retained == fs.ANKLE_BOOT).sum()) == N_TRAIN // 10 + SUB_TRAIN - 4  # ankle boots + the unselected sandals
 

@@ -14,7 +14,8 @@ from benchmark.experiment.runner import attach, run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import WholeClasses
-from methods.few_shot import NEGATIVE, SOFT, FewShotInversion, crop
+from datamodules.datasets.augment import crop
+from methods.few_shot import NEGATIVE, SOFT, FewShotInversion
 
 SMALL = {"samples_per_condition": 40, "scrub_epochs": 2, "inversion": {"steps": 30, "batch_size": 32},
          "budget": {"max_epochs": 2, "batch_size": 64}, "optimizer": {"init_args": {"lr": 0.01}}}
