@@ -5,6 +5,8 @@ relearn the original on them according to the unlearning intention."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import math
 import time
 import warnings
@@ -20,6 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from benchmark.core.errors import UnknownNameError, UnlearnBenchError
+from benchmark.core.hashing import state_dict_sha256, tensors_sha256
+from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.models import Classifier
 from benchmark.models.pretraining import build_model
 from datamodules.access import FORGET_ONLY, DataView
@@ -196,7 +200,7 @@ class FewShotInversion(UnlearningMethod):
             raise UnlearnBenchError(f"FewShotInversion.bandwidth = {bandwidth!r} is not allowed; null or a list of numbers > 0 (RBF σ)")
         if not augmentations:
             raise UnlearnBenchError("FewShotInversion.augmentations is empty; Φ needs at least one augmentation (§4.1 ℓ_aug, §4.2)")
-        self.transforms = [augmentation(name) for name in augmentations]
+        self.augmentations, self.transforms = list(augmentations), [augmentation(name) for name in augmentations]
         self.intention, self.correct_label, self.include_given = intention, correct_label, include_given
         self.scrubbing = scrub if scrub is not None else intention in ("std", "unt")
         self.scrub_epochs, self.scrub_set, self.unt_labels, self.untrained_seed = scrub_epochs, scrub_set, unt_labels, untrained_seed
@@ -274,6 +278,39 @@ class FewShotInversion(UnlearningMethod):
                               bandwidth=self.bandwidth, strict=True, fallback_quantile=self.fallback_quantile)
         return GeneratedSet(g, x, conditions, filtration, inversion_seconds, time.perf_counter() - start)
 
+    def cached_generated_set(self, data: DataView) -> GeneratedSet:
+        """`generated_set`, made once and cached under `$UNLEARNBENCH_HOME/few_shot/` (seed 004's four intentions share
+        one G and D̃ per original, request, fraction and seed). The key: f_o's weights, D_e, the inversion and
+        filtration settings and `generation_seed`. Read from the cache, its seconds count as spent (`reused_seconds`)."""
+        d_e, _ = self.given(data)
+        settings = {"inversion": dataclasses.asdict(self.settings_for(self.original)), "augmentations": self.augmentations,
+                    "samples_per_condition": self.samples_per_condition, "t_ent": self.t_ent, "t_f": self.t_f,
+                    "bandwidth": self.bandwidth, "fallback_quantile": self.fallback_quantile, "seed": self.generation_seed}
+        key = tensors_sha256({"d_e": d_e}, extra=state_dict_sha256(self.original) + json.dumps(settings, sort_keys=True))
+        path = home() / "few_shot" / f"{key[:32]}.pt"
+        device = next(self.original.parameters()).device
+        if path.exists():
+            saved = torch.load(path, weights_only=True)
+            g = ConditionalGenerator(**saved["generator_args"])
+            g.load_state_dict(saved["generator"])
+            fields = {**saved["filtration"], **{name: value.to(device) for name, value in saved["filtration_tensors"].items()}}
+            generated = GeneratedSet(g.to(device).eval(), saved["x"], saved["conditions"], Filtration(**fields),
+                                     saved["inversion_seconds"], saved["filtration_seconds"])
+            self.reused_seconds += generated.inversion_seconds + generated.filtration_seconds
+            return generated
+        generated = self.generated_set(data)
+        g, f = generated.generator, generated.filtration
+        tensors = {name: getattr(f, name).cpu() for name in ("kept", "x", "soft_labels", "kappa", "erase", "retain")}
+        buffer = io.BytesIO()
+        torch.save({"generator": g.state_dict(), "x": generated.x, "conditions": generated.conditions,
+                    "generator_args": {"z_dim": g.z_dim, "channels": g.channels, "image_size": g.image_size,
+                                       "num_classes": g.num_classes, "width": self.inversion.width},
+                    "filtration_tensors": tensors,
+                    "filtration": {name: getattr(f, name) for name in ("t_f", "knee_found", "n_generated", "n_kept", "n_erase", "plus_share", "issues")},
+                    "inversion_seconds": generated.inversion_seconds, "filtration_seconds": generated.filtration_seconds}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+        return generated
+
     # ---- §4.3: the relearning sets ----
     def prepare(self, data: DataView) -> None:
         d_e, self.y_e = self.given(data)  # (checks before any work)
@@ -285,7 +322,7 @@ class FewShotInversion(UnlearningMethod):
         if self.correct_label == self.y_e:
             raise UnlearnBenchError(f"FewShotInversion: correct_label = {self.correct_label} is D_e's label y_e already; nothing to correct")
         self.generation_seed = torch.initial_seed() if self.seed is None else self.seed
-        self.generated = self.generated_set(data)
+        self.generated = self.cached_generated_set(data)
         f = self.generated.filtration
         self.cost |= {"cost/inversion_seconds": self.generated.inversion_seconds, "cost/filtration_seconds": self.generated.filtration_seconds,
                       "cost/generated": float(f.n_generated), "cost/filtered": float(f.n_kept), "cost/filtered_e": float(f.n_erase),
