@@ -33,17 +33,35 @@ from benchmark.models.pretraining import Pretrained
 from benchmark.reports.aggregate import aggregate
 from benchmark.reports.figures import plot_curves
 from benchmark.reports.tables import align, is_fraction
-from datamodules.scenarios import Outliers, RandomInstances, WholeClasses
+from datamodules import scenarios
+from datamodules.scenarios import Outliers, RandomInstances, UnlearningScenario, WholeClasses
 from methods import METHODS
 
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a paper table: its label there, the registered method and its hyperparameters."""
+    """One row of a paper table: its label there, the registered method and its hyperparameters; `scenario`: changes to
+    each column's scenario (seed 004's "Ours (3 %)" rows: `{"fraction": 0.03}`); `columns`: the labels of the only columns
+    it runs in (`column_label`; None: all), as a paper's "–" cells."""
 
     label: str
     method: str
     init: dict = field(default_factory=dict)
+    scenario: dict = field(default_factory=dict)
+    columns: tuple[str, ...] | None = None
+
+    def runs_in(self, column: Column) -> bool:
+        return self.columns is None or column_label(column) in self.columns
+
+
+@dataclass(frozen=True)
+class Request:
+    """A column given as a scenario (seed 004: the subclass, its mislabelled twin, a class): its label in the table, the
+    scenario's name in `datamodules.scenarios` and its arguments (`seed` and `dataset` are the run's and the suite's)."""
+
+    label: str
+    scenario: str
+    init: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 MIA_SAMPLES = 5000
@@ -87,24 +105,33 @@ class Suite:
     rhos: tuple[float, ...] | None = None
     """Outlier suites (seed 003 Table 2): ρ per column (`Outliers`: a seeded group of a fraction ρ of the training set
     trained with shuffled labels, then forgotten); each (ρ, seed) is its own training set, so its own original."""
+    metric_labels: dict = field(default_factory=dict, hash=False)
+    """The table's names of its metrics, over `SPLIT_LABELS` (seed 004's "D_e", better high or low by scenario)."""
+    requests: tuple[Request, ...] | None = None
+    """Suites whose columns are scenarios of their own (seed 004): a `Request` each; a column's original is the one its
+    training set asks for (a mislabelled twin's is trained on its corrupted labels)."""
 
 
-Column = int | float | tuple[int, ...]
-"""A table column: a forget-set size k, a class suite's forgotten classes, or an outlier suite's ρ."""
+Column = int | float | tuple[int, ...] | Request
+"""A table column: a forget-set size k, a class suite's forgotten classes, an outlier suite's ρ, or a `Request`."""
 
 
 def columns(suite: Suite) -> tuple[Column, ...]:
-    return suite.classes or suite.rhos or suite.ks
+    return suite.requests or suite.classes or suite.rhos or suite.ks
 
 
 def column_of(record: dict) -> Column:
-    """The column a run's record belongs to, read off its request's scenario."""
+    """The column a run's record belongs to: the one `run_suite` tagged it with, else read off its request's scenario."""
+    if "column" in record:
+        return record["column"]
     scenario = record["scenario"]
     kind = scenario.get("kind")
     return tuple(scenario["classes"]) if kind == "whole_classes" else scenario["rho"] if kind == "outliers" else scenario["k"]
 
 
 def column_label(column: Column) -> str:
+    if isinstance(column, Request):
+        return column.label
     if isinstance(column, tuple):
         return f"classes {'/'.join(map(str, column))}"
     return f"ρ = {column}" if isinstance(column, float) else f"k = {column}"
@@ -117,14 +144,17 @@ def track_name(suite: Suite, column: Column) -> str:
     return suite.track.format(k=column)
 
 
-def make_scenario(suite: Suite, column: Column, seed: int) -> RandomInstances | WholeClasses | Outliers:
-    """The forget request of one column and seed, set up."""
-    if isinstance(column, tuple):
-        scenario = WholeClasses(classes=list(column), retain_per_class=suite.retain_per_class, seed=seed, dataset=suite.dataset)
+def make_scenario(suite: Suite, column: Column, seed: int, changes: dict | None = None) -> UnlearningScenario:
+    """The forget request of one column and seed (with a row's `changes` to its scenario), set up."""
+    changes = changes or {}
+    if isinstance(column, Request):
+        scenario = getattr(scenarios, column.scenario)(**{**column.init, **changes}, seed=seed, dataset=suite.dataset)
+    elif isinstance(column, tuple):
+        scenario = WholeClasses(classes=list(column), retain_per_class=suite.retain_per_class, seed=seed, dataset=suite.dataset, **changes)
     elif isinstance(column, float):
-        scenario = Outliers(rho=column, seed=seed, dataset=suite.dataset)
+        scenario = Outliers(rho=column, seed=seed, dataset=suite.dataset, **changes)
     else:
-        scenario = RandomInstances(k=column, seed=seed, relabel=suite.relabel, dataset=suite.dataset)
+        scenario = RandomInstances(k=column, seed=seed, relabel=suite.relabel, dataset=suite.dataset, **changes)
     scenario.setup()
     return scenario
 
@@ -159,7 +189,7 @@ def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
 
 def row_run(suite: Suite, row: Row, k: Column, seed: int, scenario: RandomInstances | None = None) -> tuple:
     """The method, scenario (set up; `scenario` when given, the same column and seed) and original of one run of a row."""
-    return METHODS.get(row.method)(**row.init), scenario or make_scenario(suite, k, seed), original(suite)
+    return METHODS.get(row.method)(**row.init), scenario or make_scenario(suite, k, seed, row.scenario), original(suite)
 
 
 def run_row(suite: Suite, name: str, row: Row, k: Column, seed: int, results_dir: Path, progress: bool) -> dict:
@@ -258,7 +288,7 @@ def tables(suite: Suite, records: list[dict]) -> tuple[str, str]:
                 for m in metrics for i, row in enumerate(suite.rows)]
 
     header = [column_label(k) for k in columns(suite)]
-    return (align(["", "", *header], lines(suite.main_metrics, lambda m: SPLIT_LABELS.get(m, m))),
+    return (align(["", "", *header], lines(suite.main_metrics, lambda m: {**SPLIT_LABELS, **suite.metric_labels}.get(m, m))),
             align(["measure", "", *header], lines(suite.companion_metrics, str)))
 
 
@@ -294,7 +324,7 @@ def original_summary(suite: Suite) -> str:
         losses, medians, tests = [], [], []
         for seed in suite.seeds:
             scenario = make_scenario(suite, k, seed)
-            if model is None or suite.rhos:  # (else one original for every k and seed)
+            if model is None or suite.rhos or suite.requests:  # (else one original for every k and seed)
                 model = runner.obtain_original(scenario, pretrained, progress=False).eval()
             device = next(model.parameters()).device
             if suite.rhos:
@@ -344,14 +374,14 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     progress = sys.stderr.isatty() if progress is None else progress
     folder = suite_dir(records_variant(suite, name, variant), results_dir)
     start, records = time.perf_counter(), []
-    total = len(columns(suite)) * len(suite.seeds) * len(suite.rows)
+    total = sum(row.runs_in(k) for k in columns(suite) for row in suite.rows) * len(suite.seeds)
     if suite.k_cl:
         records, seconds = run_continual(suite, name, folder, progress)
     else:
         for k in columns(suite):
             for seed in suite.seeds:
-                for row in suite.rows:
-                    records.append({**run_row(suite, name, row, k, seed, folder, progress), "row": row.label})
+                for row in (row for row in suite.rows if row.runs_in(k)):
+                    records.append({**run_row(suite, name, row, k, seed, folder, progress), "row": row.label, "column": k})
                     print(f"[{len(records)}/{total}] {row.label} {column_label(k)} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     if not suite.k_cl:
         seconds = run_seconds(records)
