@@ -25,12 +25,12 @@ from benchmark.core.errors import UnknownNameError, UnlearnBenchError
 from benchmark.core.hashing import state_dict_sha256, tensors_sha256
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.models import Classifier
-from benchmark.models.pretraining import build_model
 from datamodules.access import FORGET_ONLY, DataView
 from datamodules.datasets.augment import AUGMENTATIONS
 from methods.base import UnlearningMethod, register_method
 from methods.blocks.filtration import Filtration, filtrate
 from methods.blocks.inversion import NORM_LAYERS, ConditionalGenerator, InversionSettings, invert, running_statistics
+from methods.blocks.objectives import negative_learning_loss, untrained_targets
 
 Intention = Literal["std", "unt", "neg", "cor"]
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -346,10 +346,7 @@ class FewShotInversion(UnlearningMethod):
         if self.intention == "cor":
             return Rows(x, F.one_hot(torch.full((n,), self.correct_label), k).float(), torch.full((n,), SOFT))
         seed = self.untrained_seed if self.untrained_seed is not None else int(torch.randint(2**31, (1,), generator=self.rng(2)))
-        untrained = build_model(self.pretrained.arch, self.data.info, seed).to(self.device).eval()
-        with torch.no_grad():
-            probs = torch.cat([F.softmax(untrained(b.to(self.device)), dim=-1).cpu() for b in x.split(GENERATION_BATCH)])
-        targets = probs if self.unt_labels == "soft" else F.one_hot(probs.argmax(-1), k).float()
+        targets = untrained_targets(self.pretrained.arch, self.data.info, seed, x, soft=self.unt_labels == "soft", device=self.device)
         return Rows(x, targets, torch.full((n,), SOFT))
 
     # ---- training ----
@@ -367,9 +364,8 @@ class FewShotInversion(UnlearningMethod):
         soft = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
         loss = soft
         negative = kinds == NEGATIVE
-        if bool(negative.any()):  # −log(1 − p_{y_e}) = logsumexp(all logits) − logsumexp(the logits of the other classes)
-            others = logits.index_fill(1, torch.tensor([self.y_e], device=logits.device), float("-inf"))
-            loss = torch.where(negative, torch.logsumexp(logits, -1) - torch.logsumexp(others, -1), soft)
+        if bool(negative.any()):
+            loss = torch.where(negative, negative_learning_loss(logits, self.y_e), soft)
         loss = loss.mean()
         self.log("train/loss", loss)
         return loss

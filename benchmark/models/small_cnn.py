@@ -34,16 +34,25 @@ def small_cnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.M
     return backbone, FEATURE_DIM
 
 
-def _narrow(in_chans: int, image_size: int, batch_norm: bool) -> nn.Sequential:
-    """conv32(4×4, stride 2)-conv64(4×4, stride 2)-FC256, each followed by [BatchNorm and] ReLU."""
-    def block(layer: nn.Module, norm: nn.Module) -> list[nn.Module]:
-        return [layer, norm, nn.ReLU(inplace=True)] if batch_norm else [layer, nn.ReLU(inplace=True)]
+def _narrow(in_chans: int, image_size: int, norm: str | None) -> nn.Sequential:
+    """conv32(4×4, stride 2)-conv64(4×4, stride 2)-FC256, each followed by [a normalisation layer and] ReLU: `bn`
+    BatchNorm, `ln` LayerNorm (over channels and positions: GroupNorm with one group; over the 256 units), `in`
+    InstanceNorm with affine parameters (the FC layer then has none: one value per channel has no instance statistics)."""
+    def conv_norm(channels: int) -> nn.Module | None:
+        return {"bn": lambda: nn.BatchNorm2d(channels), "ln": lambda: nn.GroupNorm(1, channels),
+                "in": lambda: nn.InstanceNorm2d(channels, affine=True), None: lambda: None}[norm]()
+
+    def fc_norm() -> nn.Module | None:
+        return {"bn": lambda: nn.BatchNorm1d(FEATURE_DIM), "ln": lambda: nn.LayerNorm(FEATURE_DIM)}.get(norm, lambda: None)()
+
+    def block(layer: nn.Module, normalisation: nn.Module | None) -> list[nn.Module]:
+        return [layer, nn.ReLU(inplace=True)] if normalisation is None else [layer, normalisation, nn.ReLU(inplace=True)]
 
     return nn.Sequential(
-        *block(nn.Conv2d(in_chans, 32, 4, stride=2, padding=1, bias=not batch_norm), nn.BatchNorm2d(32)),
-        *block(nn.Conv2d(32, 64, 4, stride=2, padding=1, bias=not batch_norm), nn.BatchNorm2d(64)),
+        *block(nn.Conv2d(in_chans, 32, 4, stride=2, padding=1, bias=norm != "bn"), conv_norm(32)),
+        *block(nn.Conv2d(32, 64, 4, stride=2, padding=1, bias=norm != "bn"), conv_norm(64)),
         nn.Flatten(),
-        *block(nn.Linear(64 * (image_size // 4) ** 2, FEATURE_DIM, bias=not batch_norm), nn.BatchNorm1d(FEATURE_DIM)),
+        *block(nn.Linear(64 * (image_size // 4) ** 2, FEATURE_DIM, bias=norm != "bn"), fc_norm()),
     )
 
 
@@ -55,7 +64,7 @@ def narrow_cnn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.
     pooling and full-resolution convolutions make a forward+backward pass about 10× cheaper on a CPU,
     and it still fits the training set (≥99% train accuracy) with ≥90% test accuracy.
     """
-    return _narrow(in_chans, image_size, batch_norm=False), FEATURE_DIM
+    return _narrow(in_chans, image_size, norm=None), FEATURE_DIM
 
 
 @register_model("narrow_cnn_bn")
@@ -65,4 +74,19 @@ def narrow_cnn_bn(*, num_classes: int, in_chans: int, image_size: int) -> tuple[
     Normalisation makes the convolutions' output scale-invariant to their weights, which bounds how far
     gradient ascent (NegGrad, Adv's L_UL^MS) can inflate the logits.
     """
-    return _narrow(in_chans, image_size, batch_norm=True), FEATURE_DIM
+    return _narrow(in_chans, image_size, norm="bn"), FEATURE_DIM
+
+
+@register_model("narrow_cnn_ln")
+def narrow_cnn_ln(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """`narrow_cnn_bn` with LayerNorm instead of BatchNorm (seed 004 App. D.2, Table 6's *_LN)."""
+    return _narrow(in_chans, image_size, norm="ln"), FEATURE_DIM
+
+
+@register_model("narrow_cnn_in")
+def narrow_cnn_in(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """`narrow_cnn_bn` with InstanceNorm after the convolutions and none after the FC layer (seed 004 App. D.2, Table 6's
+    *_IN). Its second map is image_size / 4 a side: 2 × 2 on 8 × 8 digits, the least that has instance statistics."""
+    if image_size < 8:
+        raise ValueError(f"narrow_cnn_in needs images of at least 8 × 8 (its InstanceNorm maps are image_size / 4 a side), got {image_size}")
+    return _narrow(in_chans, image_size, norm="in"), FEATURE_DIM

@@ -1,8 +1,9 @@
 """Seed 004 (Yoon et al., *Few-shot Unlearning by Model Inversion*) as CPU variants, a suite per table.
 
 - `fewshot_table4` (App. C, Table 4): erase a whole class (9, 8, 7 of scikit-learn's digits, for MNIST's) given all of it
-  or 3 % of it; `fewshot_table7` (App. D.3) is its scrubbing ablation on class 9, `fewshot_table8` (App. E) its
-  attack success rates and penultimate feature norms on class 9; the three share records.
+  or 3 % of it; `fewshot_table6` (App. D.2) Ours_neg on class 9 with BatchNorm (`--arch narrow_cnn_ln` / `narrow_cnn_in`:
+  LayerNorm / InstanceNorm), `fewshot_table7` (App. D.3) the scrubbing ablation on class 9, `fewshot_table8` (App. E) the
+  attack success rates and penultimate feature norms on class 9; they share records.
 - `fewshot_table1` (§5.1-5.3, Table 1) on `fashion_sub` (Fashion-MNIST, sandals merged into sneakers as Footwear, the
   sandals the subclass, as 7̄ inside 7): the mislabelled subclass (trained as Ankle boot, D_e scored against Footwear,
   as 7̄-noisyMNIST), the subclass (7̄-MNIST) and the class Ankle boot (Truck-CIFAR10's analogue, from the clean
@@ -69,6 +70,15 @@ SUITES.register("fewshot_table7")(replace(
     classes=((9,),),
     rows=(Row("Original", "Original"), oracle("std"), ours("std"), Row("Ours_std-scrub", "FewShotInversion", {"intention": "std", "scrub": False}),
           ours("std", few=True), Row("Ours_std-scrub (3%)", "FewShotInversion", {"intention": "std", "scrub": False}, FEW)),
+    records="fewshot_table4",
+))
+
+SUITES.register("fewshot_table6")(replace(
+    TABLE4,
+    title="Seed 004 (ICML) Table 6, CPU variant: Ours_neg erasing class 9 of digits from an original with BatchNorm; "
+          "`--arch narrow_cnn_ln` / `narrow_cnn_in` for LayerNorm / InstanceNorm (ℓ_bn off, ℓ_tar on their inputs)",
+    classes=((9,),),
+    rows=(Row("Original", "Original"), oracle("neg"), ours("neg"), ours("neg", few=True)),
     records="fewshot_table4",
 ))
 

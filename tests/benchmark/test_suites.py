@@ -18,7 +18,8 @@ from benchmark.suites import (
     analyze_suite,
     run_suite,
 )
-from benchmark.suites.base import Request, records_variant, write_entries
+from benchmark.suites.base import Request, column_label, columns, records_variant, write_entries
+from methods import METHODS
 from datamodules.scenarios import WholeClasses
 from tests.benchmark.leaderboard.conftest import track_data
 
@@ -292,3 +293,14 @@ def test_a_suite_of_named_scenarios_changes_them_per_row_and_leaves_cells_a_row_
     whole, part = (runs[row, "class 3"]["scenario"] for row in ("FT", "FT (30%)"))
     assert "fraction" not in whole and part["fraction"] == 0.3
     assert runs["Original", "class 3"]["metrics"]["test/acc"] != runs["Original", "noisy 10 %"]["metrics"]["test/acc"]  # (two originals)
+
+
+@pytest.mark.parametrize("name", SUITES.names())
+def test_every_registered_suites_rows_name_registered_methods_with_valid_settings(name):
+    """A typo in a paper table's row (method, hyperparameter, scenario change, column) fails here, not an hour into a run."""
+    suite = SUITES.get(name)
+    labels = {column_label(k) for k in columns(suite)}
+    for row in suite.rows:
+        METHODS.get(row.method)(**row.init)
+        assert row.columns is None or set(row.columns) <= labels, (row.label, row.columns)
+        assert any(row.runs_in(k) for k in columns(suite)), row.label
