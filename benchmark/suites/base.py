@@ -42,16 +42,18 @@ from methods import METHODS
 class Row:
     """One row of a paper table: its label there, the registered method and its hyperparameters; `scenario`: changes to
     each column's scenario (seed 004's "Ours (3 %)" rows: `{"fraction": 0.03}`); `columns`: the labels of the only columns
-    it runs in (`column_label`; None: all), as a paper's "–" cells."""
+    it runs in (`column_label`; None: all), as a paper's "–" cells; `seeds`: the only seeds it runs with (None: the
+    suite's), as seed 004's Oracles, trained once (its tables' single numbers)."""
 
     label: str
     method: str
     init: dict = field(default_factory=dict)
     scenario: dict = field(default_factory=dict)
     columns: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
 
-    def runs_in(self, column: Column) -> bool:
-        return self.columns is None or column_label(column) in self.columns
+    def runs_in(self, column: Column, seed: int | None = None) -> bool:
+        return (self.columns is None or column_label(column) in self.columns) and (seed is None or self.seeds is None or seed in self.seeds)
 
 
 @dataclass(frozen=True)
@@ -374,13 +376,13 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     progress = sys.stderr.isatty() if progress is None else progress
     folder = suite_dir(records_variant(suite, name, variant), results_dir)
     start, records = time.perf_counter(), []
-    total = sum(row.runs_in(k) for k in columns(suite) for row in suite.rows) * len(suite.seeds)
+    total = sum(row.runs_in(k, seed) for k in columns(suite) for row in suite.rows for seed in suite.seeds)
     if suite.k_cl:
         records, seconds = run_continual(suite, name, folder, progress)
     else:
         for k in columns(suite):
             for seed in suite.seeds:
-                for row in (row for row in suite.rows if row.runs_in(k)):
+                for row in (row for row in suite.rows if row.runs_in(k, seed)):
                     records.append({**run_row(suite, name, row, k, seed, folder, progress), "row": row.label, "column": k})
                     print(f"[{len(records)}/{total}] {row.label} {column_label(k)} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     if not suite.k_cl:

@@ -273,23 +273,23 @@ def test_an_outlier_suite_has_a_column_per_rho_each_seed_with_its_own_original(t
 
 def test_a_suite_of_named_scenarios_changes_them_per_row_and_leaves_cells_a_row_does_not_run_in_empty(tmp_path):
     """Seed 004's tables: a column per scenario (each with the original its training set asks for), "(3%)" rows that
-    change the column's scenario, rows run in some columns only (the paper's "–")."""
+    change the column's scenario, rows run in some columns only (the paper's "–") or with some seeds only (its Oracles)."""
     c3, noisy = Request("class 3", "WholeClasses", {"classes": [3]}), Request("noisy 10 %", "Outliers", {"rho": 0.1})
     finetune = {"budget": {"max_epochs": 1}}
-    tiny = Suite(title="tiny requests", dataset="digits", ks=(), requests=(c3, noisy), seeds=(0,), arch="small_cnn", recipe="smoke",
+    tiny = Suite(title="tiny requests", dataset="digits", ks=(), requests=(c3, noisy), seeds=(0, 1), arch="small_cnn", recipe="smoke",
                  evaluation=Evaluation(mia=False), rows=(Row("Original", "Original"), Row("FT", "FineTune", finetune),
-                                                         Row("FT (30%)", "FineTune", finetune, {"fraction": 0.3}, columns=("class 3",))),
+                                                         Row("FT (30%)", "FineTune", finetune, {"fraction": 0.3}, columns=("class 3",), seeds=(1,))),
                  main_metrics=("forget/acc", "test/acc"), companion_metrics=("cost/seconds",), metric_labels={"forget/acc": "D_e given"})
     SUITES.register("tiny_request_suite")(tiny)
     result = run_suite("tiny_request_suite", results_dir=str(tmp_path / "runs"), out=str(tmp_path / "t.md"), progress=False)
-    assert len(result["records"]) == 5
+    assert len(result["records"]) == 9 and [r["seed"] for r in result["records"] if r["row"] == "FT (30%)"] == [1]
     text = (tmp_path / "t.md").read_text()
     header = next(line for line in text.splitlines() if "class 3" in line and "|" in line)
     assert [cell.strip() for cell in header.split("|")[2:]] == ["class 3", "noisy 10 %"]
     few = next(line for line in text.splitlines() if "FT (30%)" in line)
     assert any(line.startswith("D_e given") for line in text.splitlines())
     assert few.split("|")[-1].strip() == "–" and few.split("|")[2].strip() != "–"
-    runs = {(r["row"], r["column"].label): r for r in result["records"]}
+    runs = {(r["row"], r["column"].label): r for r in result["records"] if r["seed"] == 1}
     whole, part = (runs[row, "class 3"]["scenario"] for row in ("FT", "FT (30%)"))
     assert "fraction" not in whole and part["fraction"] == 0.3
     assert runs["Original", "class 3"]["metrics"]["test/acc"] != runs["Original", "noisy 10 %"]["metrics"]["test/acc"]  # (two originals)
