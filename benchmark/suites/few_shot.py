@@ -42,9 +42,9 @@ def oracle(intention: str, seeds: tuple[int, ...] | None = None, **init) -> Row:
 
 
 FASHION_INVERSION = {"inversion": {"steps": 500, "batch_size": 64, "width": 32}}
-"""The fashion_sub suites' inversion: a step of the default G (width 64, 128 images of 28 × 28) takes 1.2 s on one core
-(`benchmark.perf.few_shot`), 40 min for 2,000 steps; a quarter of G's width, half the batch and a quarter of the steps
-bring a table's 18 inversions within the hour. On digits the default runs."""
+"""The fashion_sub suites' inversion: a step of the default G (width 64, 128 images of 28 × 28) takes 1.1 s of one core
+(37 min for 2,000 steps); at a quarter of G's width and half the batch 0.21 s, so 500 steps take 105 s and Table 1's 18
+inversions 32 min (CPU time, measured with the `fashion_sub` original). On digits the default runs."""
 ONCE = (0,)
 """On fashion_sub the Oracles (training from scratch, 10 min each) run for seed 0 only, as the paper's single numbers."""
 
