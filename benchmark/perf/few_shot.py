@@ -48,6 +48,7 @@ from jsonargparse import auto_cli
 from torch import nn
 
 from benchmark.models.pretraining import build_model
+from benchmark.perf.eval import table
 from datamodules.datasets import load_dataset
 from methods.blocks.filtration import filtrate
 from methods.blocks.inversion import InversionSettings, invert
@@ -171,14 +172,6 @@ def alternate(paths: dict, repeats: int, clock) -> dict[str, list[float]]:
             work()
             runs[name].append(clock() - start)
     return runs
-
-
-def table(rows: list[list[str]]) -> str:
-    header, *body = rows
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *body]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main(datasets: list[str] = ["fashion_mnist", "digits"], arch: str = "narrow_cnn_bn", steps: int = 3,  # noqa: B006 (jsonargparse shows it)
