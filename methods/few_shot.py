@@ -76,6 +76,33 @@ class Rows(Dataset):
         return Rows(*(torch.cat(columns) for columns in zip(*((p.x, p.targets, p.kinds) for p in parts))))
 
 
+def drawn_untrained_seed(seed: int) -> int:
+    """The seed of w_unt drawn from `seed` (a generator's stream 2, `FewShotInversion.rng`): the oracles draw it from the
+    original's seed, so with the default seeds Oracle_unt and Ours_unt share one w_unt."""
+    return int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed((seed + 2) % 2**63)))
+
+
+def intention_rows(x: torch.Tensor, intention: Intention, num_classes: int, *, correct_label: int | None = None,
+                   untrained: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Rows:
+    """I_e (§3, eq. 4): the images `x` with the intention's label vectors and loss kinds — `neg` negative learning,
+    `cor` one-hot `correct_label`, `unt` the targets `untrained(x)` (w_unt's response)."""
+    n = len(x)
+    if intention == "neg":
+        return Rows(x, torch.zeros(n, num_classes), torch.full((n,), NEGATIVE))
+    if intention == "cor":
+        return Rows(x, F.one_hot(torch.full((n,), correct_label), num_classes).float(), torch.full((n,), SOFT))
+    return Rows(x, untrained(x), torch.full((n,), SOFT))
+
+
+def rows_loss(logits: torch.Tensor, targets: torch.Tensor, kinds: torch.Tensor, y_e: int | None) -> torch.Tensor:
+    """The mean loss of a batch of `Rows`: cross-entropy to each row's label vector, −log(1 − p_{y_e}) on `NEGATIVE` rows."""
+    loss = F.cross_entropy(logits, targets, reduction="none")
+    negative = kinds == NEGATIVE
+    if bool(negative.any()):
+        loss = torch.where(negative, negative_learning_loss(logits, y_e), loss)
+    return loss.mean()
+
+
 @dataclass
 class GeneratedSet:
     """What `generated_set` makes from f_o and D_e (the part a cache per (checkpoint, request, fraction, seed) keeps).
@@ -345,14 +372,9 @@ class FewShotInversion(UnlearningMethod):
 
     def intended(self, x: torch.Tensor) -> Rows:
         """Ĩ_e (eq. 4): the rows `x` (D̃_e, and D_e when `include_given`) with the intention's labels."""
-        k, n = self.num_classes, len(x)
-        if self.intention == "neg":
-            return Rows(x, torch.zeros(n, k), torch.full((n,), NEGATIVE))
-        if self.intention == "cor":
-            return Rows(x, F.one_hot(torch.full((n,), self.correct_label), k).float(), torch.full((n,), SOFT))
-        seed = self.untrained_seed if self.untrained_seed is not None else int(torch.randint(2**31, (1,), generator=self.rng(2)))
-        targets = untrained_targets(self.pretrained.arch, self.data.info, seed, x, soft=self.unt_labels == "soft", device=self.device)
-        return Rows(x, targets, torch.full((n,), SOFT))
+        seed = self.untrained_seed if self.untrained_seed is not None else drawn_untrained_seed(self.generation_seed)
+        return intention_rows(x, self.intention, self.num_classes, correct_label=self.correct_label, untrained=lambda x: untrained_targets(
+            self.pretrained.arch, self.data.info, seed, x, soft=self.unt_labels == "soft", device=self.device))
 
     # ---- training ----
     def on_fit_start(self) -> None:
@@ -365,12 +387,6 @@ class FewShotInversion(UnlearningMethod):
 
     def training_step(self, batch, batch_idx):
         x, targets, kinds = batch[self.phase]
-        logits = self.model(x)
-        soft = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
-        loss = soft
-        negative = kinds == NEGATIVE
-        if bool(negative.any()):
-            loss = torch.where(negative, negative_learning_loss(logits, self.y_e), soft)
-        loss = loss.mean()
+        loss = rows_loss(self.model(x), targets, kinds, self.y_e)
         self.log("train/loss", loss)
         return loss

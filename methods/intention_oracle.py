@@ -21,19 +21,13 @@ from datamodules.access import FORGET_AND_RETAIN, DataView
 from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.requests import content_hash
 from methods.base import register_method
-from methods.blocks.objectives import negative_learning_loss, untrained_targets
-from methods.few_shot import NEGATIVE, SOFT, Intention, Rows
+from methods.blocks.objectives import untrained_targets
+from methods.few_shot import SOFT, Intention, Rows, drawn_untrained_seed, intention_rows, rows_loss
 from methods.retrain import Retrain
 
 UNION = "intended"
 """The batch key of D_r ∪ I_e: not a split of the scenario, so `training_step` augments it (the scenario augments only
 its own splits' batches)."""
-
-
-def drawn_untrained_seed(seed: int) -> int:
-    """The seed of w_unt that `FewShotInversion` draws from its `seed` (its generator stream 2): the oracle draws it from
-    the original's seed, so with the default seeds (run 0, original 0) Oracle_unt and Ours_unt share one w_unt."""
-    return int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed((seed + 2) % 2**63)))
 
 
 def batch_of(dataset: Dataset, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -170,13 +164,8 @@ class IntentionOracle(Retrain):
 
     def intended(self, x: torch.Tensor) -> Rows:
         """I_e (§3): D_e's images `x` with the intention's label vectors and loss kinds."""
-        n, k = len(x), self.num_classes
-        if self.intention == "neg":
-            return Rows(x, torch.zeros(n, k), torch.full((n,), NEGATIVE))
-        if self.intention == "cor":
-            return Rows(x, F.one_hot(torch.full((n,), self.correct_label), k).float(), torch.full((n,), SOFT))
-        targets = untrained_targets(self.pretrained.arch, self.data.info, self.w_unt_seed, x, soft=self.unt_labels == "soft", device=self.device)
-        return Rows(x, targets, torch.full((n,), SOFT))
+        return intention_rows(x, self.intention, self.num_classes, correct_label=self.correct_label, untrained=lambda x: untrained_targets(
+            self.pretrained.arch, self.data.info, self.w_unt_seed, x, soft=self.unt_labels == "soft", device=self.device))
 
     def train_loader(self, data: DataView):
         if self.intention == "std":
@@ -188,11 +177,6 @@ class IntentionOracle(Retrain):
         if self.intention == "std":
             return super().training_step(batch, batch_idx)
         x, targets, kinds = batch[UNION]
-        logits = self.model(self.augment(x) if self.augment is not None else x)
-        loss = F.cross_entropy(logits, targets, reduction="none")  # (one-hot targets: the hard cross-entropy)
-        negative = kinds == NEGATIVE
-        if bool(negative.any()):
-            loss = torch.where(negative, negative_learning_loss(logits, self.y_e), loss)
-        loss = loss.mean()
+        loss = rows_loss(self.model(self.augment(x) if self.augment is not None else x), targets, kinds, self.y_e)
         self.log("train/loss", loss, prog_bar=True)
         return loss

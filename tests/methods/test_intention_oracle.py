@@ -20,7 +20,8 @@ from datamodules.scenarios import NothingForgotten, WholeClasses
 from methods import FewShotInversion, IntentionOracle, Retrain
 from methods.blocks.objectives import untrained_targets
 from methods.few_shot import NEGATIVE, SOFT
-from methods.intention_oracle import UNION, RetainAndIntended, drawn_untrained_seed
+from methods.few_shot import drawn_untrained_seed
+from methods.intention_oracle import UNION, RetainAndIntended
 
 SHORT = Pretrained(recipe="digits_short")
 """The digits recipe (Adam, batch 32) for 3 epochs instead of 30: an original and each oracle train in seconds."""
