@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from benchmark.core.errors import DataAccessError
@@ -40,6 +41,13 @@ REQUEST_RETAIN_SUBSET = DataAccess(forget=False, retain="request")
 RETAIN_FULL = DataAccess(forget=False, retain="full")
 FORGET_AND_RETAIN = DataAccess(forget=True, retain="full")
 CLASS_IDS_ONLY = DataAccess(forget=False, retain="none")
+
+
+def seeded_subset(split: Dataset, size: int, request_hash: str) -> Dataset:
+    """`size` rows of `split` (all of them when it has fewer), drawn seeded by the forget request's hash, so that every
+    run seed and every method reading the request gets the same rows; in index order."""
+    generator = torch.Generator().manual_seed(int(request_hash[:8], 16))
+    return split.subset(torch.randperm(len(split), generator=generator)[:min(size, len(split))].sort().values)
 
 
 class DataView:
@@ -85,6 +93,11 @@ class DataView:
                 f"(available: {', '.join(self._splits) or 'none'})"
             )
         return self._splits[name]
+
+    def retain_subset(self, size: int) -> Dataset:
+        """`size` rows of the retain split this view holds, drawn as a `subset` access draws them (`seeded_subset`): for
+        a method that reads all of D_r and also needs a seeded share of it (Bad Teaching's 30 %, MSG's forget-sized set)."""
+        return seeded_subset(self["retain"], size, self.request_hash)
 
     def loader(self, name: str, batch_size: int, shuffle: bool = True) -> DataLoader:
         """A training loader over `name`, sharded across processes under DDP."""

@@ -85,12 +85,9 @@ class Incompetent(UnlearningMethod):
     def retain_subset(self, data: DataView) -> Dataset:
         """The retain rows joined to D_f: the view's subset (`retain_samples`), or ⌊fraction · |D_r|⌋ of D_r drawn as
         the view draws its subsets."""
-        retain = data["retain"]
         if self.retain_samples is not None:
-            return retain
-        size = max(1, int(self.retain_fraction * len(retain)))
-        generator = torch.Generator().manual_seed(int(data.request_hash[:8], 16))
-        return retain.subset(torch.randperm(len(retain), generator=generator)[:size].sort().values)
+            return data["retain"]
+        return data.retain_subset(max(1, int(self.retain_fraction * len(data["retain"]))))
 
     def prepare(self, data: DataView) -> None:
         forget, retain = data["forget"], self.retain_subset(data)

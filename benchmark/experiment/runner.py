@@ -94,8 +94,9 @@ def retrain_reference(method, scenario: UnlearningScenario, seed: int, results_d
 
 def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float | None:
     """Retrain's `cost/seconds` over this run's, for the same request, seed and architecture on the same machine and
-    device count (None when there is no such Retrain record, or when the run took no step, as Original)."""
-    if record["method"] == "Retrain" or record["timings"].get("cost/steps", 1) == 0:  # nothing unlearned (Original)
+    device count (None when there is no such Retrain record, or for Original, which unlearns nothing; a one-shot method
+    such as Fisher or SSD takes no training step and still has one)."""
+    if record["method"] in ("Retrain", "Original"):
         return None
     path = latest_run("Retrain", record["dataset"], record["request"]["hash"], record["seed"], record["pretrained"]["arch"], results_dir)
     if path is None:

@@ -1,4 +1,4 @@
-"""The leaderboard commands: `submit`, `verify`, `render` (`COMMANDS[name](argv)`, dispatched by `cli.py`)."""
+"""The leaderboard commands: `submit`, `verify`, `render`, `tune` (`COMMANDS[name](argv)`, dispatched by `cli.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.leaderboard.render import render
 from benchmark.leaderboard.submit import submit, verify
 from benchmark.leaderboard.tracks import LEADERBOARD
+from benchmark.leaderboard.tuning import tune
 
 
 def submit_command(method: str, track: str, init_args: dict[str, Any] | None = None, leaderboard: str = str(LEADERBOARD),
@@ -83,6 +84,34 @@ def render_command(leaderboard: str = str(LEADERBOARD)) -> list[Path]:
     return written
 
 
+def tune_command(method: str, track: str, space: dict[str, Any], trials: int = 20, seeds: list[int] | None = None,
+                 scenario: dict[str, Any] | None = None, init_args: dict[str, Any] | None = None, output: str | None = None,
+                 progress: bool | None = None) -> dict:
+    """Search a method's hyperparameters on a track's protocol without touching what the track measures (other forget
+    requests, no D_test): Optuna TPE, a fixed number of trials; writes configs/methods/<Method>/tuned-<track>.yaml and
+    the search's record beside it (benchmark/leaderboard/tuning.py). Resumes an interrupted search.
+
+    Args:
+        method: a registered method (SalUn).
+        track: a track name (see leaderboard/tracks) or a track YAML file.
+        space: the searched settings, e.g. '{optimizer.init_args.lr: [1e-4, 1e-1, log], ratio: [0.1, 0.9]}'
+            ([low, high], [low, high, log | int | log int], or {choices: [...]}).
+        trials: the search's budget in trials (each runs the method once per tuning seed).
+        seeds: the tuning seeds (default [100, 101]); a track whose request does not change with the seed also needs
+            `scenario` overrides.
+        scenario: overrides of the track's scenario arguments for the tuning requests, e.g. '{classes: [1]}'.
+        init_args: the method's other arguments (default: its defaults).
+        output: the config file to write (default configs/methods/<Method>/tuned-<track>.yaml).
+        progress: show a progress bar (default: when standard error is a terminal).
+    """
+    progress = sys.stderr.isatty() if progress is None else progress
+    record = tune(method, track, space, trials, tuple(seeds or (100, 101)), scenario, init_args, output, progress)
+    best = record["best"]
+    print(f"best of {len(record['history'])} trials: trial {best['trial']}, objective {best['value']:.4f} ({', '.join(record['objective']['metrics'])} "
+          f"vs Retrain), {json.dumps(best['params'])}\nconfig: {record['config']}")
+    return record
+
+
 def _command(function: Callable, as_positional: bool = True) -> Callable[[list[str]], object]:
     """`function` as a command: its typed arguments and docstring are the options and `--help` (required ones positional
     unless `as_positional` is False)."""
@@ -90,4 +119,5 @@ def _command(function: Callable, as_positional: bool = True) -> Callable[[list[s
 
 
 COMMANDS: dict[str, Callable[[list[str]], object]] = {"submit": _command(submit_command, as_positional=False), "verify": _command(verify_command),
-                                                      "render": _command(render_command)}
+                                                      "render": _command(render_command),
+                                                      "tune": _command(tune_command, as_positional=False)}

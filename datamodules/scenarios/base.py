@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from benchmark.core.errors import DataAccessError
 from benchmark.core.paths import home
-from datamodules.access import DataAccess, DataView
+from datamodules.access import DataAccess, DataView, seeded_subset
 from datamodules.datasets import DatasetInfo, DatasetSplits, load_dataset
 from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.requests import ForgetRequest, RequestError
@@ -165,9 +165,7 @@ class UnlearningScenario(pl.LightningDataModule):
             allowed["retain"] = self.train_set.subset(torch.tensor(self.request.retain_subset))
         if access.retain == "subset":
             retain = self.splits["retain"]
-            size = min(retain_subset_size or len(retain), len(retain))
-            generator = torch.Generator().manual_seed(int(self.request.hash[:8], 16))
-            allowed["retain"] = retain.subset(torch.randperm(len(retain), generator=generator)[:size].sort().values)
+            allowed["retain"] = seeded_subset(retain, retain_subset_size or len(retain), self.request.hash)
         return DataView(owner, access, allowed, self.request.classes, self.info, self.request.hash, self.make_train_loader,
                         self.request.training_set_hash)
 

@@ -1,0 +1,51 @@
+"""The hyperparameter search: never on what the track measures, a fixed budget, the chosen config and its record written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.leaderboard.tracks import load_track
+from benchmark.leaderboard.tuning import objective_metrics, parse_space, tune, with_value
+from methods import METHODS
+
+
+@pytest.mark.parametrize("space", [{}, {"lr": [1, 0.1]}, {"lr": [0, 1, "log"]}, {"lr": [1, 2, "cubic"]}, {"lr": "0.1"}, {"mode": {"choices": []}}])
+def test_a_malformed_search_space_is_refused_in_one_line(space):
+    with pytest.raises(UnlearnBenchError) as error:
+        parse_space(space)
+    assert "\n" not in str(error.value)
+
+
+def test_a_searched_setting_lands_at_its_dotted_path_without_touching_the_rest():
+    base = {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"momentum": 0.9}}, "ratio": 0.5}
+    assert with_value(base, "optimizer.init_args.lr", 0.1) == {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"momentum": 0.9, "lr": 0.1}}, "ratio": 0.5}
+    assert base["optimizer"]["init_args"] == {"momentum": 0.9}
+
+
+def test_the_objective_reads_neither_the_test_set_nor_the_attacks():
+    assert objective_metrics(load_track("digits-peers-class0")) == ("forget/acc", "retain/acc")
+
+
+def test_tuning_on_a_request_the_track_measures_is_refused():
+    """digits-peers-class0's request is the same for every seed: tuning needs another class."""
+    with pytest.raises(UnlearnBenchError, match="one of the track's own requests"):
+        tune("FineTune", "digits-peers-class0", {"optimizer.init_args.lr": [1e-4, 1e-1, "log"]}, trials=1, seeds=(100,))
+
+
+def test_a_search_writes_the_best_trials_config_and_its_record(tmp_path):
+    output = tmp_path / "tuned.yaml"
+    record = tune("FineTune", "digits-peers-class0", {"optimizer.init_args.lr": [1e-4, 1e-1, "log"]}, trials=2, seeds=(100,),
+                  scenario={"classes": [1]}, init_args={"budget": {"max_epochs": 1}}, output=str(output))
+    assert len(record["history"]) == 2 and record["best"]["value"] == min(t["value"] for t in record["history"])
+    config = yaml.safe_load(output.read_text())
+    lr = config["init_args"]["optimizer"]["init_args"]["lr"]
+    assert lr == record["best"]["params"]["optimizer.init_args.lr"] and config["init_args"]["budget"]["max_epochs"] == 1
+    METHODS.get("FineTune")(**config["init_args"])  # the written config is the method's
+    assert json.loads(output.with_suffix(".json").read_text())["best"] == record["best"]
+    again = tune("FineTune", "digits-peers-class0", {"optimizer.init_args.lr": [1e-4, 1e-1, "log"]}, trials=2, seeds=(100,),
+                 scenario={"classes": [1]}, init_args={"budget": {"max_epochs": 1}}, output=str(output))
+    assert [t["value"] for t in again["history"]] == [t["value"] for t in record["history"]]  # resumed: no new trial
