@@ -41,7 +41,7 @@ def last_layer_names(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{prefix}.{name}" if prefix else name for name, _ in own)
 
 
-def _vmapped(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor, classes: torch.Tensor) -> dict[str, torch.Tensor]:
+def vmapped_gradients(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor, classes: torch.Tensor) -> dict[str, torch.Tensor]:
     """∇_θ −log p(c|x_n) for every class c in row n of `classes`: [n, m, *shape] per parameter, by torch.func."""
     def nll(p: dict, xi: torch.Tensor, ci: torch.Tensor) -> torch.Tensor:
         logits = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
@@ -50,8 +50,8 @@ def _vmapped(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor, cla
     return vmap(jacrev(nll), in_dims=(None, 0, 0))(params, x, classes)
 
 
-def _looped(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor, classes: torch.Tensor) -> dict[str, torch.Tensor]:
-    """`_vmapped` one sample and one class at a time with autograd (the notebook's batch size 1), for models vmap cannot run."""
+def looped_gradients(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor, classes: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`vmapped_gradients` one sample and one class at a time with autograd (the notebook's batch size 1), for models vmap cannot run."""
     leaves = {name: p.detach().requires_grad_(True) for name, p in params.items()}
     rows = []
     for xi, ci in zip(x, classes):
@@ -154,7 +154,7 @@ def diagonal_fisher(model: nn.Module, batches: Iterable, *, kind: FisherKind = "
     size = sum(p.numel() for p in params.values())
     device = next(iter(params.values())).device
     layers = _hooked_layers(model)
-    gradients: Gradients = _vmapped
+    gradients: Gradients = vmapped_gradients
     count, modes = 0, {module: module.training for module in model.modules()}
     model.eval()
     try:
@@ -183,9 +183,9 @@ def diagonal_fisher(model: nn.Module, batches: Iterable, *, kind: FisherKind = "
                         try:
                             grads = gradients(model, params, buffers, xs, cs)
                         except (RuntimeError, NotImplementedError):
-                            if gradients is _looped:
+                            if gradients is looped_gradients:
                                 raise
-                            gradients = _looped
+                            gradients = looped_gradients
                             grads = gradients(model, params, buffers, xs, cs)
                         for name, g in grads.items():
                             squares[name] = squares[name] + torch.einsum("nm,nm...->...", ws.to(g.dtype), g.pow(2))

@@ -104,9 +104,9 @@ MODELS = {  # name: (model's extra modules, the per-sample gradients' path)
     "layers": (lambda: (), fisher_block._hooked),
     "residual_in_place": (lambda: (Residual(),), fisher_block._hooked),
     "linear_on_rows": (lambda: (nn.Linear(3, 3),), fisher_block._hooked),
-    "shared_layer": (lambda: (Twice(nn.Linear(3, 3)),), fisher_block._vmapped),
-    "other_parameter": (lambda: (Scale(),), fisher_block._vmapped),
-    "vmap_fails": (lambda: (ItemGate(), Scale()), fisher_block._looped),
+    "shared_layer": (lambda: (Twice(nn.Linear(3, 3)),), fisher_block.vmapped_gradients),
+    "other_parameter": (lambda: (Scale(),), fisher_block.vmapped_gradients),
+    "vmap_fails": (lambda: (ItemGate(), Scale()), fisher_block.looped_gradients),
 }
 
 
@@ -119,7 +119,7 @@ def test_the_fisher_is_the_per_sample_sum_of_squared_class_gradients(kind, case,
     model, (x, y) = tiny(*extra()), data()
     expected = direct_fisher(model, x, y, kind)
     used = []
-    for name in ("_hooked", "_vmapped", "_looped"):
+    for name in ("_hooked", "vmapped_gradients", "looped_gradients"):
         original = getattr(fisher_block, name)
         monkeypatch.setattr(fisher_block, name, lambda *args, _f=original, _n=name: used.append(_n) or _f(*args))
     summed = diagonal_fisher(model, [(x[:4], y[:4]), (x[4:], y[4:])], kind=kind, reduction="sum")
