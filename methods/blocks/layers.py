@@ -142,3 +142,11 @@ class TrainsLastBlocks(TrainsOnRetain):
         if self.frozen_mode == "eval":
             for module in self.frozen:
                 module.eval()
+
+
+def conv_layers(model: nn.Module, method: str) -> list[tuple[str, nn.Conv2d]]:
+    """(name, module) of every `nn.Conv2d` of `model`, in registration order; none: an error naming `method`."""
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise UnlearnBenchError(f"{method} works on convolution kernels and {type(model).__name__} has no nn.Conv2d layer")
+    return convs

@@ -1,0 +1,105 @@
+"""CT (Deep Unlearn's kgltop5) on digits: every conv kernel transposed in place (and a non-square one refused), the
+fine-tuning starting from the transposed weights under a cosine schedule, and the declared access (D_r only)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+
+from benchmark.core.errors import DataAccessError, UnlearnBenchError
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
+from benchmark.training import TRAINER_DEFAULTS, attach, fit
+from datamodules.access import RETAIN_FULL, DataView
+from datamodules.scenarios import WholeClasses
+from methods.ct import CT
+from methods.blocks.schedules import cosine
+
+Y_F = 4
+
+
+def attached(method: CT, scenario: WholeClasses | None = None) -> CT:
+    attach(method, scenario or WholeClasses(classes=[Y_F]), Pretrained(), Evaluation(mia=False), progress=False)
+    return method
+
+
+class LearningRates(pl.Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, float]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen.append((trainer.current_epoch, trainer.optimizers[0].param_groups[0]["lr"]))
+
+
+def fitted(method: CT, batches: int, *callbacks: pl.Callback) -> CT:
+    scenario = WholeClasses(classes=[Y_F])
+    attached(method, scenario)
+    pl.seed_everything(0, verbose=False)
+    trainer = pl.Trainer(**TRAINER_DEFAULTS, accelerator="cpu", devices=1, enable_progress_bar=False, limit_train_batches=batches,
+                         callbacks=list(callbacks))
+    fit(method, scenario, trainer)
+    return method
+
+
+def test_prepare_transposes_every_conv_kernel_in_place_and_changes_nothing_else():
+    method = attached(CT())
+    before = {name: p for name, p in method.model.named_parameters()}
+    method.prepare(method.data)
+    original = dict(method.original.named_parameters())
+    convs = [name for name, m in method.model.named_modules() if isinstance(m, nn.Conv2d)]
+    assert convs == ["backbone.0", "backbone.2", "backbone.5", "backbone.7"] and method.cost["cost/transposed"] == 4
+    for name, p in method.model.named_parameters():
+        assert p is before[name]  # the same Parameter objects: the optimizer holds the transposed weights
+        if name.removesuffix(".weight") in convs:
+            assert torch.equal(p, original[name].transpose(-1, -2)) and not torch.equal(p, original[name])
+        else:
+            assert torch.equal(p, original[name])  # conv biases, the FC layer and the head
+
+
+def test_a_non_square_kernel_is_refused_in_one_line():
+    method = attached(CT())
+    method.model = copy.deepcopy(method.model)
+    method.model.backbone[2] = nn.Conv2d(32, 32, (3, 5), padding=(1, 2))
+    with pytest.raises(UnlearnBenchError, match=r"CT transposes square convolution kernels only; the model has non-square ones: backbone\.2 \(3×5\)"):
+        method.prepare(method.data)
+    with pytest.raises(UnlearnBenchError, match="CT works on convolution kernels and Sequential has no nn.Conv2d layer"):
+        method.model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        method.prepare(method.data)
+
+
+def test_fine_tuning_starts_from_the_transposed_kernels():
+    method = fitted(CT(), 4)
+    for name, p in method.model.named_parameters():
+        if name.endswith("weight") and p.dim() == 4:
+            original = method.original.get_submodule(name.removesuffix(".weight")).weight
+            assert (p - original.transpose(-1, -2)).norm() < 0.1 * (p - original).norm()
+
+
+@pytest.mark.parametrize("schedule", ["epoch", "step"])
+def test_the_learning_rate_follows_a_cosine_over_the_epochs(schedule):
+    rates = LearningRates()
+    fitted(CT(schedule=schedule), 2, rates)
+    lr = 1e-3
+    assert [e for e, _ in rates.seen] == [0, 0, 1, 1, 2, 2]
+    if schedule == "epoch":  # CosineAnnealingLR(T_max=3) stepped per epoch: 1, 0.75, 0.25
+        expected = [lr * f for f in (1.0, 0.75, 0.25) for _ in range(2)]
+    else:
+        expected = [lr * (1 + math.cos(math.pi * s / 6)) / 2 for s in range(6)]
+        assert expected == pytest.approx([lr * cosine(3)(s / 2) for s in range(6)])
+    assert [r for _, r in rates.seen] == pytest.approx(expected)
+
+
+def test_ct_reads_the_retain_set_only(monkeypatch):
+    read: list[str] = []
+    getitem = DataView.__getitem__
+    monkeypatch.setattr(DataView, "__getitem__", lambda self, name: read.append(name) or getitem(self, name))
+    method = fitted(CT(budget={"max_epochs": 1}), 2)
+    assert method.data_access == RETAIN_FULL and method.data.names == ("retain",)
+    assert set(read) == {"retain"}
+    with pytest.raises(DataAccessError, match="CT declared access to the full retain set and cannot read the 'forget' split"):
+        method.data["forget"]
