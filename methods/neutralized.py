@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, register_method
+from methods.blocks.objectives import distillation_loss
 
 NeutralLabels = Literal["other", "any"]
 PHASE_SPLIT = {"neutralize": "forget", "retrain": "retain"}
@@ -26,18 +27,6 @@ def neutral_labels(y: torch.Tensor, num_classes: int, kind: NeutralLabels, gener
     if kind == "any":
         return torch.randint(0, num_classes, y.shape, generator=generator)
     return (y + torch.randint(1, num_classes, y.shape, generator=generator)) % num_classes
-
-
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor | None, y: torch.Tensor, weight: float, temperature: float) -> torch.Tensor:
-    """Hinton et al.'s knowledge distillation: w · T² · KL(softmax(teacher / T) ‖ softmax(student / T)) (batch mean) +
-    (1 − w) · CE(student, y); w = 1, T = 1 is the soft cross-entropy to the teacher's softmax up to a constant."""
-    loss = torch.zeros((), device=student.device)
-    if weight > 0:
-        kd = F.kl_div(F.log_softmax(student / temperature, dim=-1), F.softmax(teacher / temperature, dim=-1), reduction="batchmean")
-        loss = loss + weight * temperature**2 * kd
-    if weight < 1:
-        loss = loss + (1 - weight) * F.cross_entropy(student, y)
-    return loss
 
 
 @register_method

@@ -4,7 +4,7 @@ Machine Unlearning via Gradient-based Weight Saliency*), as OPTML-Group/Unlearn-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -12,34 +12,12 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset
 
 from datamodules.access import FORGET_AND_RETAIN, DataView
-from datamodules.datasets.augment import AUGMENTATIONS
 from methods.base import UnlearningMethod, register_method
+from methods.blocks.loaders import Passes, dataset_augmentation
 
 Mode = Literal["sequential", "mixed"]
 MIXED = "unlearn"
 """The batch key of `mode="mixed"`'s joined set (not a scenario split: the scenario does not augment it, RL does)."""
-
-
-class Passes:
-    """One training epoch as full passes over loaders, one after the other (Lightning's fit refuses a sequential
-    `CombinedLoader`): `passes(epoch)` names the epoch's (key, loader) pairs and batches come as `{key: (x, y)}`, one
-    optimizer step each. `length` is the batches in an epoch. A loader's `DistributedSampler` is given the epoch (what
-    Lightning does for the loaders it sees), so under DDP every epoch is shuffled anew."""
-
-    def __init__(self, passes: Callable[[int], Sequence[tuple[str, Iterable]]], length: int, epoch: Callable[[], int]) -> None:
-        self.passes, self.length, self.epoch = passes, length, epoch
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[dict]:
-        epoch = self.epoch()
-        for key, loader in self.passes(epoch):
-            sampler = getattr(loader, "sampler", None)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-            for batch in loader:
-                yield {key: batch}
 
 
 @register_method
@@ -81,7 +59,7 @@ class RL(UnlearningMethod):
 
     def prepare(self, data: DataView) -> None:
         self.generator = torch.Generator().manual_seed(torch.initial_seed())
-        self.augment = AUGMENTATIONS.get(data.info.train_augment) if data.info.train_augment else None
+        self.augment = dataset_augmentation(data)
         self.epoch_labels = {}
 
     def random_labels(self, count: int) -> torch.Tensor:

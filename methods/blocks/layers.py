@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-import torch
 from jsonargparse.typing import PositiveInt
 from torch import nn
 

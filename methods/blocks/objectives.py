@@ -41,3 +41,15 @@ def untrained_targets(arch: str, info: DatasetInfo, seed: int, x: torch.Tensor, 
     with torch.no_grad():
         probs = torch.cat([F.softmax(untrained(b.to(device or "cpu")), dim=-1).cpu() for b in x.split(UNTRAINED_BATCH)])
     return probs if soft else F.one_hot(probs.argmax(-1), info.num_classes).float()
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor | None, y: torch.Tensor, weight: float, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s knowledge distillation: w · T² · KL(softmax(teacher / T) ‖ softmax(student / T)) (batch mean) +
+    (1 − w) · CE(student, y); w = 1, T = 1 is the soft cross-entropy to the teacher's softmax up to a constant."""
+    loss = torch.zeros((), device=student.device)
+    if weight > 0:
+        kd = F.kl_div(F.log_softmax(student / temperature, dim=-1), F.softmax(teacher / temperature, dim=-1), reduction="batchmean")
+        loss = loss + weight * temperature**2 * kd
+    if weight < 1:
+        loss = loss + (1 - weight) * F.cross_entropy(student, y)
+    return loss

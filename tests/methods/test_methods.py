@@ -28,6 +28,7 @@ SMALL |= {"Influence": {"depth": 10}, "UNSIR": {"noise_batch": 32}}
 SMALL["FewShotInversion"] = {"samples_per_condition": 40, "scrub_epochs": 1, "inversion": {"steps": 30, "batch_size": 32}, "budget": {"max_epochs": 1}}
 SMALL["Neutralized"] = {"neutralize_epochs": 1, "budget": {"max_epochs": 1}}
 SMALL["IU"] = {"hessian_samples": 100}
+SMALL["NegGradPlus"] = {"budget": {"max_epochs": 2}}
 ARCH = {"ActivationMask": "narrow_cnn_bn", "GradMask": "narrow_cnn_bn", "TFIDF": "narrow_cnn_bn"}
 """Methods that need a kind of layer the default small CNN lacks (the channel methods: Conv-BatchNorm-ReLU)."""
 """Smaller adversarial sets for the tests that only need the mechanics (the paper's 20 × 100-step PGD takes ~1 min here)."""

@@ -4,7 +4,6 @@ declared access."""
 
 from __future__ import annotations
 
-from copy import deepcopy
 from types import SimpleNamespace
 
 import pytest
