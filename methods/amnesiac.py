@@ -3,7 +3,6 @@ Ganesh, *Amnesiac Machine Learning*, AAAI 2021), as the SSD and Bad Teaching rep
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +12,6 @@ from torch.utils.data import ConcatDataset, Dataset
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, register_method
 from methods.blocks.adversarial import other_labels
-from methods.blocks.loaders import dataset_augmentation
 
 UNLEARN = "unlearn"
 """The batch key of the joined set (not a scenario split: the scenario does not augment it; the method does when
@@ -57,7 +55,7 @@ class Amnesiac(UnlearningMethod):
         self.relabelled: Dataset | None = None
         """D_f with its wrong labels."""
         self.unlearning_set: ConcatDataset | None = None
-        self.augmentation: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.augmented_keys = (UNLEARN,) if augment else ()
 
     def prepare(self, data: DataView) -> None:
         forget, retain = data["forget"], data["retain"]
@@ -65,15 +63,12 @@ class Amnesiac(UnlearningMethod):
         self.relabelled = forget.subset(torch.arange(len(forget)), other_labels(forget.targets, self.num_classes, generator))
         self.unlearning_set = ConcatDataset([self.relabelled, retain])
         self.unlearning_set.in_memory = all(getattr(s, "in_memory", False) for s in self.unlearning_set.datasets)  # (no loader workers)
-        self.augmentation = dataset_augmentation(data) if self.augment else None
 
     def train_loader(self, data: DataView) -> CombinedLoader:
         return CombinedLoader({UNLEARN: data.loader_over(self.unlearning_set, self.batch_size())}, mode="max_size_cycle")
 
     def training_step(self, batch, batch_idx):
         x, y = batch[UNLEARN]
-        if self.augmentation is not None:
-            x = self.augmentation(x)
         loss = F.cross_entropy(self.model(x), y)
         self.log("train/loss", loss)
         return loss

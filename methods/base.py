@@ -250,6 +250,11 @@ class UnlearningMethod(pl.LightningModule):
     one_shot: ClassVar[bool] = False
     """Whether the method changes the weights in `prepare` alone, with no training epochs (Fisher): `test` then
     still evaluates what its `fit` saved, not the original."""
+    augmented_keys: tuple[str, ...] = ()
+    """Batch keys, besides the scenario's split names, whose images get the training augmentation (the scenario applies
+    it on the device, `on_after_batch_transfer`): a method's own iterable over the splits' images under another key
+    (RL's joined set). A method that keys its batches otherwise and leaves them out is not augmented (SCRUB's passes,
+    as the authors' loaders)."""
     ignores_original: ClassVar[bool] = False
     """Whether the result does not depend on the original model's weights (Retrain): U-LiRA's shadows then need no originals."""
 

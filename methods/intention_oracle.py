@@ -18,7 +18,6 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.metrics.evaluator import Evaluator
 from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_AND_RETAIN, DataView
-from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.requests import content_hash
 from methods.base import register_method
 from methods.blocks.objectives import untrained_targets
@@ -26,8 +25,8 @@ from methods.few_shot import SOFT, Intention, Rows, drawn_untrained_seed, intent
 from methods.retrain import Retrain
 
 UNION = "intended"
-"""The batch key of D_r ∪ I_e: not a split of the scenario, so `training_step` augments it (the scenario augments only
-its own splits' batches)."""
+"""The batch key of D_r ∪ I_e: not a split of the scenario, so listed in `augmented_keys` (the scenario augments it
+as it would D_r's batches)."""
 
 
 def batch_of(dataset: Dataset, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -95,6 +94,7 @@ class IntentionOracle(Retrain):
     """
 
     data_access = FORGET_AND_RETAIN
+    augmented_keys = (UNION,)
     defaults = "configs/methods/IntentionOracle/seed004.yaml"
 
     def __init__(self, *, intention: Intention = "std", correct_label: NonNegativeInt | None = None,
@@ -118,7 +118,6 @@ class IntentionOracle(Retrain):
         self.y_e: int | None = None
         self.w_unt_seed: int | None = None
         self.intended_rows: Rows | None = None
-        self.augment = None
 
     def attach(self, original: nn.Module, data: DataView, pretrained: Pretrained, evaluator: Evaluator) -> None:
         """Check D_e against the intention (one-line errors before any work), then `Retrain.attach` with the training
@@ -142,8 +141,6 @@ class IntentionOracle(Retrain):
             view = copy.copy(data)
             view.training_set_hash = content_hash({"training_set": data.training_set_hash, **self.oracle_key()})
         super().attach(original, view, pretrained, evaluator)
-        name = self.train_augment or data.info.train_augment  # (the scenario's rule, `on_after_batch_transfer`)
-        self.augment = AUGMENTATIONS.get(name) if name else None
 
     def oracle_key(self) -> dict:
         """What I_e adds to the cache key of D_r: the intention and its labels (for `std`, nothing: Retrain's key)."""
@@ -177,6 +174,6 @@ class IntentionOracle(Retrain):
         if self.intention == "std":
             return super().training_step(batch, batch_idx)
         x, targets, kinds = batch[UNION]
-        loss = rows_loss(self.model(self.augment(x) if self.augment is not None else x), targets, kinds, self.y_e)
+        loss = rows_loss(self.model(x), targets, kinds, self.y_e)
         self.log("train/loss", loss, prog_bar=True)
         return loss

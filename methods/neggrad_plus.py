@@ -3,7 +3,6 @@ Machine Unlearning*, NeurIPS 2023, arXiv 2302.09880, its improved NegGrad baseli
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from torch import nn
 
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, register_method
-from methods.blocks.loaders import ASCENT, DESCENT, RetainCyclingForget, dataset_augmentation
+from methods.blocks.loaders import ASCENT, DESCENT, RetainCyclingForget
 
 
 
@@ -69,10 +68,7 @@ class NegGradPlus(UnlearningMethod):
         """
         super().__init__(**kwargs)
         self.alpha, self.l2_to_original, self.forget_batch_size, self.augment = alpha, l2_to_original, forget_batch_size, augment
-        self.augmentation: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    def prepare(self, data: DataView) -> None:
-        self.augmentation = dataset_augmentation(data) if self.augment else None
+        self.augmented_keys = (DESCENT, ASCENT) if augment else ()
 
     def train_loader(self, data: DataView) -> RetainCyclingForget:
         retain = data.loader("retain", self.batch_size())
@@ -81,8 +77,6 @@ class NegGradPlus(UnlearningMethod):
 
     def training_step(self, batch, batch_idx):
         (x_r, y_r), (x_f, y_f) = batch[DESCENT], batch[ASCENT]
-        if self.augmentation is not None:
-            x_r, x_f = self.augmentation(x_r), self.augmentation(x_f)
         loss = neggrad_plus_loss(self.model(x_r), y_r, self.model(x_f), y_f, self.alpha)
         if self.l2_to_original > 0:
             loss = loss + self.alpha * self.l2_to_original * l2_to(self.model, self.original).to(loss.device)

@@ -4,7 +4,6 @@ Machine Unlearning via Gradient-based Weight Saliency*), as OPTML-Group/Unlearn-
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -13,11 +12,11 @@ from torch.utils.data import ConcatDataset
 
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, register_method
-from methods.blocks.loaders import Passes, dataset_augmentation
+from methods.blocks.loaders import Passes
 
 Mode = Literal["sequential", "mixed"]
 MIXED = "unlearn"
-"""The batch key of `mode="mixed"`'s joined set (not a scenario split: the scenario does not augment it, RL does)."""
+"""The batch key of `mode="mixed"`'s joined set (not a scenario split: RL lists it in `augmented_keys`)."""
 
 
 @register_method
@@ -40,6 +39,7 @@ class RL(UnlearningMethod):
     """
 
     data_access = FORGET_AND_RETAIN
+    augmented_keys = (MIXED,)
     train_splits = ("forget", "retain")
     defaults = "configs/methods/RL/optml.yaml"
 
@@ -53,13 +53,11 @@ class RL(UnlearningMethod):
         super().__init__(**kwargs)
         self.mode = mode
         self.generator: torch.Generator | None = None
-        self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.epoch_labels: dict[int, torch.Tensor] = {}
         """`mixed`: D_f's random labels of each epoch."""
 
     def prepare(self, data: DataView) -> None:
         self.generator = torch.Generator().manual_seed(torch.initial_seed())
-        self.augment = dataset_augmentation(data)
         self.epoch_labels = {}
 
     def random_labels(self, count: int) -> torch.Tensor:
@@ -87,8 +85,6 @@ class RL(UnlearningMethod):
         ((key, (x, y)),) = batch.items()
         if key == "forget":
             y = self.random_labels(len(y)).to(y.device)
-        elif key == MIXED and self.augment is not None:
-            x = self.augment(x)
         loss = F.cross_entropy(self.model(x), y)
         self.log("train/loss", loss)
         return loss

@@ -3,7 +3,6 @@ Unbounded Machine Unlearning*, NeurIPS 2023, arXiv 2302.09880), as meghdadk/SCRU
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat,
 from benchmark.core.validation import checked
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, make_optimizer, register_method
-from methods.blocks.loaders import Passes, dataset_augmentation
+from methods.blocks.loaders import Passes
 from methods.blocks.objectives import distillation_loss
 
 MAX, MIN = "max", "min"
@@ -86,10 +85,7 @@ class SCRUB(UnlearningMethod):
         self.msteps, self.gamma, self.alpha, self.temperature = msteps, gamma, alpha, temperature
         self.lr_decay_epochs = tuple(checked("SCRUB.lr_decay_epochs", PositiveInt, m) for m in lr_decay_epochs)
         self.lr_decay_rate, self.forget_batch_size, self.augment = lr_decay_rate, forget_batch_size, augment
-        self.augmentation: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    def prepare(self, data: DataView) -> None:
-        self.augmentation = dataset_augmentation(data) if self.augment else None
+        self.augmented_keys = (MAX, MIN) if augment else ()
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -112,8 +108,6 @@ class SCRUB(UnlearningMethod):
 
     def training_step(self, batch, batch_idx):
         ((step, (x, y)),) = batch.items()
-        if self.augmentation is not None:
-            x = self.augmentation(x)
         student = self.model(x)
         with torch.no_grad():
             teacher = self.original.eval()(x)

@@ -202,11 +202,12 @@ class UnlearningScenario(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Apply the dataset's training augmentation (or the training module's own `train_augment`, e.g. a
-        pretraining recipe's), on the device, to training batches of the scenario's splits only (not to data a
-        method generated itself, such as adversarial examples)."""
-        name = getattr(self.trainer.lightning_module, "train_augment", None) if self.trainer is not None else None
-        name = name or self.info.train_augment
+        pretraining recipe's), on the device, to training batches keyed by the scenario's splits or by a key the module
+        lists in `augmented_keys` (its own iterable of the splits' images); never to data a method generated itself,
+        such as adversarial examples."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        name = getattr(module, "train_augment", None) or self.info.train_augment
         if name is None or self.trainer is None or not self.trainer.training:
             return batch
-        augment = AUGMENTATIONS.get(name)
-        return {key: [augment(x), *rest] if key in self.splits else [x, *rest] for key, (x, *rest) in batch.items()}
+        augment, keys = AUGMENTATIONS.get(name), {*self.splits, *getattr(module, "augmented_keys", ())}
+        return {key: [augment(x), *rest] if key in keys else [x, *rest] for key, (x, *rest) in batch.items()}

@@ -1,6 +1,6 @@
 """Training iterables of the methods whose epoch is not the base's combined loader: full passes one after the other
-(RL, SCRUB), a retain pass with the forget batches cycled beside it (NegGrad+), and the dataset's training augmentation
-for the batches a method keys by names the scenario does not augment."""
+(RL, SCRUB) and a retain pass with the forget batches cycled beside it (NegGrad+). Their batches are keyed by names
+that are not the scenario's splits: a method lists those to augment in `augmented_keys`."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from torch.utils.data import DataLoader
 
-from datamodules.access import DataView
-from datamodules.datasets.augment import AUGMENTATIONS
 
 DESCENT, ASCENT = "descent", "ascent"
 """`RetainCyclingForget`'s batch keys: the D_r batch (descended) and the D_f batch (ascended) of a step. Not scenario
 split names: the scenario does not augment them."""
-
-
-def dataset_augmentation(data: DataView):
-    """The dataset's training augmentation (what the scenario applies to its splits' batches), or None."""
-    return AUGMENTATIONS.get(data.info.train_augment) if data.info.train_augment else None
 
 
 class Passes:

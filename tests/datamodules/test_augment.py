@@ -43,3 +43,20 @@ def test_a_training_module_may_bring_its_own_augmentation():
         scenario.trainer = SimpleNamespace(lightning_module=module, training=training)
         out = scenario.on_after_batch_transfer({"retain": [x, torch.zeros(64)]}, 0)["retain"][0]
         assert (not torch.equal(out, x)) == changed
+
+
+def test_a_method_may_have_its_own_batch_keys_augmented():
+    """Batches keyed by a split or by one of the module's `augmented_keys` are augmented; other keys (data a method made
+    itself, or batches its authors never augmented) are not."""
+    from types import SimpleNamespace
+
+    from datamodules.scenarios import RandomInstances
+
+    scenario = RandomInstances(k=8)
+    scenario.setup()
+    x = torch.rand(64, 1, 8, 8)
+    module = SimpleNamespace(train_augment="flip", augmented_keys=("unlearn",))
+    scenario.trainer = SimpleNamespace(lightning_module=module, training=True)
+    out = scenario.on_after_batch_transfer({"retain": [x, 0], "unlearn": [x, 0, 1], "adversarial": [x, 0]}, 0)
+    assert not torch.equal(out["retain"][0], x) and not torch.equal(out["unlearn"][0], x) and out["unlearn"][1:] == [0, 1]
+    assert torch.equal(out["adversarial"][0], x)

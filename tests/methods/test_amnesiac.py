@@ -4,7 +4,6 @@ new labels left aside; the declared access."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -16,7 +15,6 @@ from benchmark.experiment.runner import attach, run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_AND_RETAIN
-from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.scenarios import RandomInstances
 from methods.amnesiac import UNLEARN, Amnesiac
 from methods.blocks.adversarial import other_labels
@@ -88,17 +86,8 @@ def test_a_request_with_its_own_new_labels_does_not_change_the_draw():
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
-def test_augment_gives_the_batches_the_datasets_training_augmentation():
-    plain, augmented = attached(Amnesiac()), attached(Amnesiac(augment=True))
-    for method in (plain, augmented):
-        method.data.info = dataclasses.replace(method.data.info, train_augment="flip")
-        method.prepare(method.data)
-    assert plain.augmentation is None and augmented.augmentation is AUGMENTATIONS.get("flip")
-    augmented.augmentation = torch.zeros_like  # (a stand-in whose effect is plain to see)
-    x, y = next(iter(augmented.train_loader(augmented.data)))[0][UNLEARN]
-    with torch.no_grad():
-        expected = F.cross_entropy(augmented.model(torch.zeros_like(x)), y)
-    assert augmented.training_step({UNLEARN: (x, y)}, 0).item() == pytest.approx(expected.item(), rel=1e-5)
+def test_augment_has_the_scenario_augment_the_joined_set():
+    assert attached(Amnesiac()).augmented_keys == () and attached(Amnesiac(augment=True)).augmented_keys == (UNLEARN,)
 
 
 def test_amnesiac_reads_the_forget_set_and_the_full_retain_set_only():

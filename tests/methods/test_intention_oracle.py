@@ -5,6 +5,7 @@ the errors are one line. Checks that need no training attach a fresh model (the 
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,7 +16,6 @@ from benchmark.experiment.runner import run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import RECIPES, Pretrained, build_model
 from benchmark.training import attach_model
-from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.scenarios import NothingForgotten, WholeClasses
 from methods import FewShotInversion, IntentionOracle, Retrain
 from methods.blocks.objectives import untrained_targets
@@ -124,17 +124,17 @@ def test_one_epoch_is_every_row_of_d_r_and_of_i_e_once():
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # (a training step called by hand)
 def test_d_e_rows_get_the_recipes_augmentation_as_d_r_rows():
-    """`digits_fewshot` trains with Φ's crop: the oracle applies it to whole batches of D_r ∪ I_e (the scenario augments
-    only its own splits' batches, D_r's for `std`)."""
+    """`digits_fewshot` trains with Φ's crop: the scenario applies the oracle's `train_augment` (the recipe's) to whole
+    batches of D_r ∪ I_e, as to D_r's for `std`."""
     method = attached(IntentionOracle(intention="cor", correct_label=CORRECT), WholeClasses(classes=[Y_E]), Pretrained(recipe="digits_fewshot"))
-    assert method.train_augment == "crop" and method.augment is AUGMENTATIONS.get("crop")
-    assert attached(IntentionOracle(intention="neg"), WholeClasses(classes=[Y_E])).augment is None  # digits: none
+    assert method.train_augment == "crop" and method.augmented_keys == (UNION,)
     method.prepare(method.data)
-    seen = []
-    method.augment = lambda x: seen.append(x) or x
     x, targets, kinds = method.intended_rows.x, method.intended_rows.targets, method.intended_rows.kinds
-    method.training_step({UNION: [x, targets, kinds]}, 0)
-    assert len(seen) == 1 and torch.equal(seen[0], x)
+    scenario = WholeClasses(classes=[Y_E])
+    scenario.setup()
+    scenario.trainer = SimpleNamespace(lightning_module=method, training=True)
+    out = scenario.on_after_batch_transfer({UNION: [x, targets, kinds]}, 0)[UNION]
+    assert not torch.equal(out[0], x) and out[1] is targets and out[2] is kinds
 
 
 def test_unt_labels_d_e_with_the_untrained_model_ours_unt_uses_by_default():
