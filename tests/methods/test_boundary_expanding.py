@@ -10,14 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.core.errors import DataAccessError
 from benchmark.experiment.runner import run
 from benchmark.metrics.evaluator import Evaluation
-from benchmark.models.pretraining import Pretrained, build_model
-from benchmark.training import TRAINER_DEFAULTS, attach_model, fit
+from benchmark.models.pretraining import Pretrained
+from benchmark.training import TRAINER_DEFAULTS, fit
 from datamodules.access import FORGET_ONLY
 from datamodules.scenarios import WholeClasses
 from methods.boundary_expanding import BE
+from tests.methods import fixtures
 
 Y_F, K = 9, 10
 FAST = {"optimizer": {"init_args": {"lr": 1e-3}}, "budget": {"max_epochs": 1, "batch_size": 64}}
@@ -26,10 +26,7 @@ FAST = {"optimizer": {"init_args": {"lr": 1e-3}}, "budget": {"max_epochs": 1, "b
 
 def attached(method: BE) -> BE:
     """`method` with an untrained small CNN as the original (no pretraining)."""
-    scenario = WholeClasses(classes=[Y_F])
-    scenario.setup()
-    attach_model(method, build_model("small_cnn", scenario.info, 1), scenario, Pretrained(), Evaluation(mia=False))
-    return method
+    return fixtures.attached(method, WholeClasses(classes=[Y_F]), fresh_seed=1)
 
 
 def forget_batch(method: BE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,9 +81,8 @@ def test_fitting_prunes_the_shadow_output_and_keeps_the_trained_rows():
 
 def test_be_reads_the_forget_set_only():
     method = attached(BE())
-    assert BE.data_access == FORGET_ONLY and method.data.names == ("forget",)
-    with pytest.raises(DataAccessError, match="BE declared access to forget set and cannot read the 'retain' split"):
-        method.data["retain"]
+    assert BE.data_access == FORGET_ONLY
+    fixtures.assert_reads_only(method, ("forget",))
 
 
 def test_the_forget_set_goes_to_other_classes_and_the_retain_set_stays(tmp_path):

@@ -11,39 +11,22 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.core.errors import DataAccessError, UnlearnBenchError
-from benchmark.metrics.evaluator import Evaluation
-from benchmark.models.pretraining import Pretrained
-from benchmark.training import TRAINER_DEFAULTS, attach, fit
+from benchmark.core.errors import UnlearnBenchError
 from datamodules.access import RETAIN_FULL, DataView
 from datamodules.scenarios import WholeClasses
 from methods.ct import CT
+from tests.methods import fixtures
 from methods.blocks.schedules import cosine
 
 Y_F = 4
 
 
-def attached(method: CT, scenario: WholeClasses | None = None) -> CT:
-    attach(method, scenario or WholeClasses(classes=[Y_F]), Pretrained(), Evaluation(mia=False), progress=False)
-    return method
-
-
-class LearningRates(pl.Callback):
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, float]] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.seen.append((trainer.current_epoch, trainer.optimizers[0].param_groups[0]["lr"]))
+def attached(method: CT) -> CT:
+    return fixtures.attached(method, WholeClasses(classes=[Y_F]))
 
 
 def fitted(method: CT, batches: int, *callbacks: pl.Callback) -> CT:
-    scenario = WholeClasses(classes=[Y_F])
-    attached(method, scenario)
-    pl.seed_everything(0, verbose=False)
-    trainer = pl.Trainer(**TRAINER_DEFAULTS, accelerator="cpu", devices=1, enable_progress_bar=False, limit_train_batches=batches,
-                         callbacks=list(callbacks))
-    fit(method, scenario, trainer)
-    return method
+    return fixtures.fitted(method, WholeClasses(classes=[Y_F]), batches, *callbacks)
 
 
 def test_prepare_transposes_every_conv_kernel_in_place_and_changes_nothing_else():
@@ -82,7 +65,7 @@ def test_fine_tuning_starts_from_the_transposed_kernels():
 
 @pytest.mark.parametrize("schedule", ["epoch", "step"])
 def test_the_learning_rate_follows_a_cosine_over_the_epochs(schedule):
-    rates = LearningRates()
+    rates = fixtures.LearningRates()
     fitted(CT(schedule=schedule), 2, rates)
     lr = 1e-3
     assert [e for e, _ in rates.seen] == [0, 0, 1, 1, 2, 2]
@@ -99,7 +82,5 @@ def test_ct_reads_the_retain_set_only(monkeypatch):
     getitem = DataView.__getitem__
     monkeypatch.setattr(DataView, "__getitem__", lambda self, name: read.append(name) or getitem(self, name))
     method = fitted(CT(budget={"max_epochs": 1}), 2)
-    assert method.data_access == RETAIN_FULL and method.data.names == ("retain",)
-    assert set(read) == {"retain"}
-    with pytest.raises(DataAccessError, match="CT declared access to the full retain set and cannot read the 'forget' split"):
-        method.data["forget"]
+    assert method.data_access == RETAIN_FULL and set(read) == {"retain"}
+    fixtures.assert_reads_only(method, ("retain",))

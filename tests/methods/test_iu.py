@@ -12,29 +12,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from benchmark.core.errors import DataAccessError
-from benchmark.experiment.runner import attach, run
+from benchmark.experiment.runner import run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from datamodules.datasets import ImageTensorDataset
 from datamodules.scenarios import RandomInstances
 from methods.iu import IU, authors_ihvp, per_sample_gradients, woodfisher_ihvp
+from tests.methods import fixtures
 
 N_FORGET, N_RETAIN = 7, 20
-
-
-class Double(nn.Module):
-    """The loaders give float32 pixels; the tiny model computes in float64."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.double()
-
-
-def tiny() -> nn.Sequential:
-    """A 2-layer MLP on 2 × 2 images, 3 classes, 51 parameters, float64."""
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), Double(), nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
 
 
 def splits() -> tuple[ImageTensorDataset, ImageTensorDataset]:
@@ -65,7 +52,7 @@ def damped_fisher(gradients: torch.Tensor, fisher_n: float, damping: float) -> t
 
 
 def test_per_sample_gradients_are_batch_size_one_gradients():
-    model, (_, retain) = tiny().eval(), splits()
+    model, (_, retain) = fixtures.tiny().eval(), splits()
     params = {name: p.detach() for name, p in model.named_parameters()}
     chunks = list(per_sample_gradients(model, params, retain))
     torch.testing.assert_close(torch.cat(chunks), loop_gradients(model, retain), rtol=1e-12, atol=1e-14)
@@ -76,7 +63,7 @@ def test_the_inverse_fisher_vector_product_is_a_direct_solve_and_the_sherman_mor
     """F̂⁻¹v for F̂ = λI + (1/N) Σ g gᵀ of 20 per-sample gradients of a 51-parameter MLP: Woodbury's closed form against
     torch.linalg.solve of the formed matrix, and against the recursion F̂_k⁻¹ = F̂_{k−1}⁻¹ − F̂_{k−1}⁻¹ g gᵀ F̂_{k−1}⁻¹ /
     (N + gᵀ F̂_{k−1}⁻¹ g) from F̂_0⁻¹ = I/λ, matrices formed."""
-    gradients = loop_gradients(tiny(), splits()[1])
+    gradients = loop_gradients(fixtures.tiny(), splits()[1])
     assert gradients.shape == (N_RETAIN, 51)
     v = torch.randn(51, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     exact = torch.linalg.solve(damped_fisher(gradients, fisher_n, damping), v)
@@ -92,7 +79,7 @@ def test_the_inverse_fisher_vector_product_is_a_direct_solve_and_the_sherman_mor
 
 def test_the_authors_recursion_moves_v_only_along_the_first_gradient():
     """Wfisher.py's `woodfisher` as written: one sample returns v; more return v + c · g_1, unlike F̂⁻¹v."""
-    gradients = loop_gradients(tiny(), splits()[1])
+    gradients = loop_gradients(fixtures.tiny(), splits()[1])
     v = torch.randn(51, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     assert torch.equal(authors_ihvp([gradients[:1]], v, fisher_n=5.0), v)
     got = authors_ihvp([gradients[:8], gradients[8:]], v, fisher_n=5.0)
@@ -110,7 +97,7 @@ def test_the_step_is_alpha_times_the_inverse_fisher_of_the_forget_minus_retain_g
     alpha, samples, fisher_n, damping = 3.0, 8, 5.0, 0.5
     data = view()
     forget, retain = splits()
-    before = tiny()
+    before = fixtures.tiny()
     n = N_FORGET + N_RETAIN
     v = loop_gradients(before, forget).sum(0) / n - loop_gradients(before, retain).sum(0) * N_FORGET / (n * N_RETAIN)
     hessian = loop_gradients(before, data.retain_subset(samples))
@@ -119,7 +106,7 @@ def test_the_step_is_alpha_times_the_inverse_fisher_of_the_forget_minus_retain_g
     else:
         expected = authors_ihvp([hessian], v, fisher_n=fisher_n, damping=damping)
     method = IU(alpha=alpha, hessian_samples=samples, fisher_n=fisher_n, damping=damping, inverse=inverse, budget={"batch_size": 6})
-    method.model = tiny()
+    method.model = fixtures.tiny()
     method.prepare(data)
     moved = torch.cat([(p - p0).flatten() for p, p0 in zip(method.model.parameters(), before.parameters())])
     torch.testing.assert_close(moved, alpha * expected, rtol=1e-9, atol=1e-12)
@@ -127,11 +114,9 @@ def test_the_step_is_alpha_times_the_inverse_fisher_of_the_forget_minus_retain_g
 
 
 def test_the_access_is_the_forget_set_and_the_full_retain_set():
-    method = IU()
-    attach(method, RandomInstances(k=20, seed=3), Pretrained(), progress=False)
-    assert method.data_access == FORGET_AND_RETAIN and method.data.names == ("forget", "retain")
-    with pytest.raises(DataAccessError, match="IU declared access to forget set \\+ the full retain set and cannot read the 'test' split"):
-        method.data["test"]
+    method = fixtures.attached(IU(), RandomInstances(k=20, seed=3))
+    assert method.data_access == FORGET_AND_RETAIN
+    fixtures.assert_reads_only(method, ("forget", "retain"))
 
 
 def test_one_shot_on_digits_raises_the_forget_loss(tmp_path):

@@ -12,30 +12,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from benchmark.core.errors import DataAccessError
-from benchmark.experiment.runner import attach, run
+from benchmark.experiment.runner import run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from datamodules.datasets import ImageTensorDataset
 from datamodules.scenarios import RandomInstances, WholeClasses
 from methods.ssd import LFSSD, SSD, synaptic_importance
+from tests.methods import fixtures
 
 BATCH = 5
 N_FORGET, N_RETAIN = 12, 28
-
-
-class Double(nn.Module):
-    """The loaders give float32 pixels; the tiny model computes in float64."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.double()
-
-
-def tiny() -> nn.Sequential:
-    """A 2-layer MLP on 2 × 2 images, 3 classes, 51 parameters, float64."""
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), Double(), nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
 
 
 def splits(labels: torch.Tensor | None = None) -> tuple[ImageTensorDataset, ImageTensorDataset]:
@@ -71,7 +58,7 @@ def direct_importance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_
 
 def dampened(cls: type[SSD], data: DataView, **kwargs) -> SSD:
     method = cls(budget={"batch_size": BATCH}, **kwargs)
-    method.model = tiny()
+    method.model = fixtures.tiny()
     method.prepare(data)
     return method
 
@@ -84,7 +71,7 @@ def test_only_entries_with_a_larger_forget_importance_are_dampened_each_by_its_f
     forget, retain = splits()
     x, y = torch.cat([retain.images, forget.images]), torch.cat([retain.targets, forget.targets])
     label_free = cls is LFSSD
-    before = tiny()
+    before = fixtures.tiny()
     i_f = direct_importance(before, forget.images, forget.targets, label_free)
     i_d = direct_importance(before, x, y, label_free)
     method = dampened(cls, view(), alpha=alpha, dampening=dampening)
@@ -102,7 +89,7 @@ def test_only_entries_with_a_larger_forget_importance_are_dampened_each_by_its_f
 
 
 def test_the_importance_leaves_the_model_as_it_was():
-    model = tiny().train()
+    model = fixtures.tiny().train()
     model[2].eval()
     state = {name: t.clone() for name, t in model.state_dict().items()}
     forget, _ = splits()
@@ -129,11 +116,9 @@ def test_lfssd_never_reads_the_labels():
 
 @pytest.mark.parametrize("cls", [SSD, LFSSD])
 def test_the_access_is_the_forget_set_and_the_full_retain_set(cls):
-    method = cls()
-    attach(method, WholeClasses(classes=[9]), Pretrained(), progress=False)
-    assert method.data_access == FORGET_AND_RETAIN and method.data.names == ("forget", "retain")
-    with pytest.raises(DataAccessError, match=f"{cls.__name__} declared access to forget set \\+ the full retain set and cannot read the 'test' split"):
-        method.data["test"]
+    method = fixtures.attached(cls(), WholeClasses(classes=[9]))
+    assert method.data_access == FORGET_AND_RETAIN
+    fixtures.assert_reads_only(method, ("forget", "retain"))
 
 
 def test_one_shot_on_digits_dampens_and_test_reads_the_result(tmp_path):
