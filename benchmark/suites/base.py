@@ -176,7 +176,8 @@ def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
     """The original model: the suite's track's (its committed checkpoint, so the entries reproduce on every machine)
     when the suite runs on the track's dataset, model and recipe; else a committed checkpoint of that original
     (`leaderboard/tracks/checkpoints/<dataset>-<arch>-<recipe>-seed0.pt`) when there is one and no column trains on
-    corrupted labels (outlier suites, seed 004's mislabelled twin); else the local pretraining of `suite.arch` with
+    corrupted labels (outlier suites, seed 004's mislabelled twin) and no U-LiRA (whose shadow originals are trained with the
+    recipe, so the original must be too); else the local pretraining of `suite.arch` with
     `suite.recipe`, one per training set."""
     leaderboard = leaderboard or LEADERBOARD
     local = Pretrained(arch=suite.arch, recipe=suite.recipe)
@@ -186,7 +187,7 @@ def original(suite: Suite, leaderboard: Path | None = None) -> Pretrained:
         pretrained = track.make_pretrained()
         if (track.dataset, pretrained.arch, pretrained.recipe_name(track.dataset)) == (suite.dataset, suite.arch, recipe):
             return pretrained
-    if suite.rhos or suite.requests:  # (columns trained on corrupted labels: each its own original, never the committed one)
+    if suite.rhos or suite.requests or suite.evaluation.ulira:
         return local
     committed = leaderboard / "tracks" / "checkpoints" / f"{suite.dataset}-{suite.arch}-{recipe}-seed0.pt"
     return replace(local, checkpoint=str(committed)) if committed.exists() else local
