@@ -14,6 +14,7 @@ from benchmark.core.errors import DataAccessError
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model
 from benchmark.training import TRAINER_DEFAULTS, attach, attach_model, fit
+from datamodules.access import DataView
 
 SPLITS = ("forget", "retain", "test")
 
@@ -60,6 +61,14 @@ def tiny() -> nn.Sequential:
     """A 2-layer MLP on 2 × 2 images, 3 classes, 51 parameters, float64."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), Double(), nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+
+
+def recorded_reads(monkeypatch) -> list[str]:
+    """The names of the splits read through any `DataView` from now on, in order (the test's monkeypatch undoes it)."""
+    read: list[str] = []
+    getitem = DataView.__getitem__
+    monkeypatch.setattr(DataView, "__getitem__", lambda self, name: read.append(name) or getitem(self, name))
+    return read
 
 
 def assert_reads_only(method, names: tuple[str, ...]) -> None:

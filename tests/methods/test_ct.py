@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from benchmark.core.errors import UnlearnBenchError
-from datamodules.access import RETAIN_FULL, DataView
+from datamodules.access import RETAIN_FULL
 from datamodules.scenarios import WholeClasses
 from methods.ct import CT
 from tests.methods import fixtures
@@ -78,9 +78,7 @@ def test_the_learning_rate_follows_a_cosine_over_the_epochs(schedule):
 
 
 def test_ct_reads_the_retain_set_only(monkeypatch):
-    read: list[str] = []
-    getitem = DataView.__getitem__
-    monkeypatch.setattr(DataView, "__getitem__", lambda self, name: read.append(name) or getitem(self, name))
+    read = fixtures.recorded_reads(monkeypatch)
     method = fitted(CT(budget={"max_epochs": 1}), 2)
     assert method.data_access == RETAIN_FULL and set(read) == {"retain"}
     fixtures.assert_reads_only(method, ("retain",))

@@ -120,9 +120,7 @@ def test_the_learning_rate_warms_up_linearly_then_decays_as_kgltop2s_linear_anne
 
 
 def test_msg_reads_the_forget_set_and_the_retain_set_only(monkeypatch):
-    read: list[str] = []
-    getitem = DataView.__getitem__
-    monkeypatch.setattr(DataView, "__getitem__", lambda self, name: read.append(name) or getitem(self, name))
+    read = fixtures.recorded_reads(monkeypatch)
     method = fitted(MSG(budget={"max_epochs": 1}), 2)
     assert method.data_access == FORGET_AND_RETAIN and set(read) == {"forget", "retain"}
     fixtures.assert_reads_only(method, ("forget", "retain"))
