@@ -4,6 +4,7 @@ check that a method reads only the splits its access allows."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from benchmark.core.errors import DataAccessError
+from benchmark.experiment.runner import run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model
 from benchmark.training import TRAINER_DEFAULTS, attach, attach_model, fit
@@ -79,3 +81,11 @@ def assert_reads_only(method, names: tuple[str, ...]) -> None:
         message = f"{type(method).__name__} declared access to {method.data_access} and cannot read the '{other}' split"
         with pytest.raises(DataAccessError, match=re.escape(message)):
             method.data[other]
+
+
+def assert_a_snooping_run_writes_nothing(method, scenario, pretrained: Pretrained, split: str, results_dir) -> None:
+    """A run of `method` (a subclass that reads `split`, outside its access, in `prepare` or a hook) fails with the
+    one-line access error and leaves no result record."""
+    with pytest.raises(DataAccessError, match=re.escape(f"cannot read the '{split}' split")):
+        run(method, scenario, pretrained, results_dir=str(results_dir), progress=False)
+    assert not list(Path(results_dir).rglob("*.json"))
