@@ -233,6 +233,7 @@ class FewShotInversion(UnlearningMethod):
         if not augmentations:
             raise UnlearnBenchError("FewShotInversion.augmentations is empty; Φ needs at least one augmentation (§4.1 ℓ_aug, §4.2)")
         self.augmentations, self.transforms = list(augmentations), [augmentation(name) for name in augmentations]
+        self._settings: tuple[nn.Module, InversionSettings] | None = None
         self.intention, self.correct_label, self.include_given = intention, correct_label, include_given
         self.scrubbing = scrub if scrub is not None else intention in ("std", "unt")
         self.scrub_epochs, self.scrub_set, self.unt_labels, self.untrained_seed = scrub_epochs, scrub_set, unt_labels, untrained_seed
@@ -272,7 +273,10 @@ class FewShotInversion(UnlearningMethod):
         return x, labels[0]
 
     def settings_for(self, model: nn.Module) -> InversionSettings:
-        """`inversion` with ℓ_bn off for an f_o without BatchNorm and ℓ_tar off for one without normalisation layers."""
+        """`inversion` with ℓ_bn off for an f_o without BatchNorm and ℓ_tar off for one without normalisation layers
+        (worked out, and warned about, once per model: the cache key and the inversion both ask)."""
+        if self._settings is not None and self._settings[0] is model:
+            return self._settings[1]
         changes = {}
         if self.inversion.w_bn > 0 and not running_statistics(model):
             changes["w_bn"] = 0.0
@@ -282,7 +286,8 @@ class FewShotInversion(UnlearningMethod):
             warnings.warn(f"FewShotInversion: {type(model).__name__} {getattr(model, 'arch', '')} has no "
                           f"{'BatchNorm' if 'w_tar' not in changes else 'normalisation'} layers; "
                           f"{' and '.join('ℓ_' + k[2:] for k in changes)} switched off (seed 004 §4.1, App. A)", stacklevel=2)
-        return dataclasses.replace(self.inversion, **changes)
+        self._settings = (model, dataclasses.replace(self.inversion, **changes))
+        return self._settings[1]
 
     # ---- §4.1 and §4.2: the hook a cache of G and D̃ wraps ----
     def generated_set(self, data: DataView) -> GeneratedSet:

@@ -194,3 +194,14 @@ def test_hard_untrained_labels_are_one_hot_and_include_given_false_leaves_d_e_ou
     method, _ = unlearned(tmp_path_factory, "neg", include_given=False)
     assert (method.relearn_rows.kinds == NEGATIVE).sum() == method.generated.filtration.n_erase
     assert len(method.scrub_rows) == method.generated.filtration.n_erase
+
+
+def test_without_batchnorm_the_bn_loss_is_switched_off_with_one_warning():
+    """small_cnn has no normalisation layer: ℓ_bn and ℓ_tar are off, said once although the cache key and the inversion
+    both ask for the settings."""
+    method = FewShotInversion(**SMALL)
+    attach(method, WholeClasses(classes=[Y_E]), Pretrained(), progress=False)
+    with pytest.warns(UserWarning, match="no normalisation layers") as caught:
+        first, again = method.settings_for(method.original), method.settings_for(method.original)
+    assert len([w for w in caught if "FewShotInversion" in str(w.message)]) == 1
+    assert first is again and first.w_bn == 0.0 and first.w_tar == 0.0
