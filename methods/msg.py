@@ -5,7 +5,6 @@ Also the per-epoch learning-rate schedules MSG and CT share (`scheduled`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Literal
 
 import torch
@@ -16,43 +15,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import TrainsOnRetain, register_method
+from methods.blocks.gradients import accumulated_gradients
 from methods.blocks.layers import conv_layers
 from methods.blocks.masking import top_fraction
 from methods.blocks.schedules import Schedule, scheduled, warmup_then_decay
 
 Init = Literal["kaiming_normal", "reset_parameters"]
-
-
-def summed_conv_gradients(model: nn.Module, passes: Iterable[tuple[Dataset, float]], names: list[str], batch_size: int,
-                          frozen_batchnorm: bool, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
-    """Σ over `passes` (dataset, sign) and their batches (in order, no augmentation) of sign · ∇ L_CE(batch mean) for the
-    weights of the conv layers `names` (kgltop2 `get_grads_for_snip`: +CE on the retain subset, then −CE on D_f, summed
-    into `.grad`). The model runs in train mode, as the authors' (BatchNorm in evaluation mode when `frozen_batchnorm`);
-    its modes, buffers (BatchNorm's running statistics, which the authors' pass updates) and `.grad`s are left as they
-    were."""
-    weights = [model.get_submodule(name).weight for name in names]
-    total = [torch.zeros_like(w) for w in weights]
-    modes = {module: module.training for module in model.modules()}
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    model.train()
-    if frozen_batchnorm:
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
-    try:
-        with torch.enable_grad():
-            for dataset, sign in passes:
-                for x, y, *_ in DataLoader(dataset, batch_size=batch_size, collate_fn=getattr(dataset, "collate_fn", None)):
-                    loss = sign * F.cross_entropy(model(x.to(device)), y.to(device))
-                    for t, g in zip(total, torch.autograd.grad(loss, weights)):
-                        t += g
-    finally:
-        for module, training in modes.items():
-            module.train(training)
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                b.copy_(buffers[name])
-    return dict(zip(names, total))
 
 
 def fresh_kernel(conv: nn.Conv2d, init: Init, generator: torch.Generator) -> torch.Tensor:
@@ -123,17 +91,28 @@ class MSG(TrainsOnRetain):
         """Per conv weight (named as in `named_parameters`): True where re-initialised."""
         self.scales: dict[str, torch.Tensor] = {}
 
+    def snip_gradients(self, weights: list[str], subset: Dataset, forget: Dataset) -> dict[str, torch.Tensor]:
+        """Σ over batches (in order, no augmentation) of ∇ L_CE on the retain subset, then of −∇ L_CE on D_f, for the conv
+        `weights` (kgltop2 `get_grads_for_snip`, summed into `.grad`), the model in train mode as the authors' (BatchNorm
+        in evaluation mode with `batchnorm="frozen"`), its modes and running statistics left as they were."""
+        total = {name: 0.0 for name in weights}
+        for dataset, sign in ((subset, 1.0), (forget, -1.0)):
+            batches = DataLoader(dataset, batch_size=self.batch_size(), collate_fn=getattr(dataset, "collate_fn", None))
+            summed, _ = accumulated_gradients(self.model, batches, lambda out, y, s=sign: s * F.cross_entropy(out, y), weights, train=True,
+                                              frozen_batchnorm=self.batchnorm == "frozen", device=self.device)
+            total = {name: total[name] + summed[name] for name in weights}
+        return total
+
     def prepare(self, data: DataView) -> None:
         forget = data["forget"]
         subset = data.retain_subset(len(forget))
         convs = conv_layers(self.model, type(self).__name__)
         names = [name for name, _ in convs]
-        gradients = summed_conv_gradients(self.model, [(subset, 1.0), (forget, -1.0)], names, self.batch_size(),
-                                          self.batchnorm == "frozen", self.device)
+        gradients = self.snip_gradients([f"{name}.weight" for name in names], subset, forget)
         generator = torch.Generator().manual_seed(torch.initial_seed())
         with torch.no_grad():
             for name, conv in convs:
-                mask = top_fraction({name: -gradients[name].abs()}, self.ratio)[name].to(conv.weight.device)
+                mask = top_fraction({name: -gradients[f"{name}.weight"].abs()}, self.ratio)[name].to(conv.weight.device)
                 conv.weight[mask] = fresh_kernel(conv, self.init, generator).to(conv.weight.device)[mask]
                 if self.conv_bias == "reset" and conv.bias is not None:
                     bound = 1 / math.sqrt(conv.weight[0].numel())

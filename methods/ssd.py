@@ -18,6 +18,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from benchmark.core.errors import UnlearnBenchError
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, register_method
+from methods.blocks.gradients import accumulated_gradients
 
 
 def synaptic_importance(model: nn.Module, batches: Iterable, *, label_free: bool = False,
@@ -31,26 +32,14 @@ def synaptic_importance(model: nn.Module, batches: Iterable, *, label_free: bool
     untouched; a parameter that does not require grad has importance 0 (never dampened)."""
     parameters = dict(model.named_parameters())
     trained = [name for name, p in parameters.items() if p.requires_grad]
-    total = {name: torch.zeros_like(p) for name, p in parameters.items()}
-    modes = {module: module.training for module in model.modules()}
-    count = 0
-    model.eval()
-    try:
-        with torch.enable_grad():
-            for x, *rest in batches:
-                out = model(x.to(device)).flatten(1)
-                loss = out.pow(2).sum(1).mean() if label_free else F.cross_entropy(out, rest[0].to(device))
-                grads = torch.autograd.grad(loss, [parameters[name] for name in trained], allow_unused=True)
-                for name, g in zip(trained, grads):
-                    if g is not None:
-                        total[name] += g.abs() if label_free else g.pow(2)
-                count += 1
-    finally:
-        for module, training in modes.items():
-            module.train(training)
+    if label_free:
+        loss, transform = (lambda out, y: out.flatten(1).pow(2).sum(1).mean()), torch.abs
+    else:
+        loss, transform = (lambda out, y: F.cross_entropy(out.flatten(1), y)), torch.square
+    total, count = accumulated_gradients(model, batches, loss, trained, transform=transform, device=device)
     if count == 0:
         raise UnlearnBenchError("the synaptic importance needs at least one batch; the data given has none")
-    return {name: t / count for name, t in total.items()}
+    return {name: total[name] / count if name in total else torch.zeros_like(p) for name, p in parameters.items()}
 
 
 def dampen_(model: nn.Module, forget: dict[str, torch.Tensor], full: dict[str, torch.Tensor], *, alpha: float,

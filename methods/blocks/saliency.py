@@ -10,31 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.blocks.gradients import accumulated_gradients
 from methods.blocks.masking import top_fraction
 
 
 def forget_gradient_magnitudes(model: nn.Module, batches: Iterable, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
     """|Σ_b ∇_θ (−L_CE(f_θ(x_b), y_b))| per parameter (named as in `named_parameters`), L_CE the mean over batch b, the
-    gradients summed over `batches` of (x, y) before the absolute value (`generate_mask.py`'s `save_gradient_ratio`).
-    The model is in evaluation mode (BatchNorm's running statistics, not updated); every module's training flag and
-    every parameter's `requires_grad` are restored, and its `.grad`s are left as they were."""
-    parameters = dict(model.named_parameters())
-    modes = {module: module.training for module in model.modules()}
-    flags = {name: p.requires_grad for name, p in parameters.items()}
-    total = {name: torch.zeros_like(p) for name, p in parameters.items()}
-    model.eval().requires_grad_(True)
-    try:
-        with torch.enable_grad():
-            for x, y, *_ in batches:
-                loss = -F.cross_entropy(model(x.to(device)), y.to(device))
-                for (name, _), grad in zip(parameters.items(), torch.autograd.grad(loss, list(parameters.values()), allow_unused=True)):
-                    if grad is not None:
-                        total[name] += grad
-    finally:
-        for module, training in modes.items():
-            module.train(training)
-        for name, p in parameters.items():
-            p.requires_grad_(flags[name])
+    gradients summed over `batches` of (x, y) before the absolute value (`generate_mask.py`'s `save_gradient_ratio`),
+    the model in evaluation mode (BatchNorm's running statistics, not updated; `accumulated_gradients`)."""
+    names = [name for name, _ in model.named_parameters()]
+    total, _ = accumulated_gradients(model, batches, lambda out, y: -F.cross_entropy(out, y), names, device=device)
     return {name: g.abs() for name, g in total.items()}
 
 
