@@ -18,6 +18,7 @@ from benchmark.core.errors import UnlearnBenchError
 from datamodules.access import FORGET_AND_RETAIN, DataView
 from methods.base import UnlearningMethod, register_method
 from methods.blocks.fisher import looped_gradients, vmapped_gradients
+from methods.blocks.gradients import accumulated_gradients
 
 Inverse = Literal["woodfisher", "authors"]
 PER_SAMPLE_BUDGET = 1 << 23
@@ -28,17 +29,14 @@ def _loader(dataset: Dataset, batch_size: int) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=getattr(dataset, "collate_fn", None))
 
 
-def flat_gradient_sum(model: nn.Module, params: dict[str, torch.Tensor], dataset: Dataset, batch_size: int,
+def flat_gradient_sum(model: nn.Module, names: list[str], dataset: Dataset, batch_size: int,
                       device: torch.device | str | None = None) -> torch.Tensor:
-    """Σ_n ∇_θ CE(f(x_n), y_n) over `dataset`, flattened in `params`' order: one backward of each batch's summed loss
-    (Wfisher.py's batch-mean loss × batch size); zeros for an empty dataset. The model's mode is left as it is."""
-    names = list(params)
-    total = torch.zeros(sum(p.numel() for p in params.values()), dtype=next(iter(params.values())).dtype, device=device)
-    with torch.enable_grad():
-        for x, y, *_ in _loader(dataset, batch_size):
-            loss = F.cross_entropy(model(x.to(device)), y.to(device), reduction="sum")
-            total += torch.cat([g.flatten() for g in torch.autograd.grad(loss, [params[name] for name in names])])
-    return total
+    """Σ_n ∇_θ CE(f(x_n), y_n) over `dataset` for the parameters `names`, flattened in their order: one backward of each
+    batch's summed loss (Wfisher.py's batch-mean loss × batch size), the model in evaluation mode
+    (`accumulated_gradients`); zeros for an empty dataset."""
+    summed, _ = accumulated_gradients(model, _loader(dataset, batch_size), lambda out, y: F.cross_entropy(out, y, reduction="sum"), names,
+                                      device=device)
+    return torch.cat([summed[name].flatten() for name in names])
 
 
 def per_sample_gradients(model: nn.Module, params: dict[str, torch.Tensor], dataset: Dataset,
@@ -147,9 +145,9 @@ class IU(UnlearningMethod):
         n_f, n_r = len(forget), len(retain)
         if not n_f or not n_r:
             raise UnlearnBenchError(f"IU needs forget and retain images; the request has {n_f} and {n_r}")
-        params = {name: p for name, p in self.model.named_parameters() if p.requires_grad}
-        forget_sum = flat_gradient_sum(self.model, params, forget, self.batch_size(), self.device)
-        retain_sum = flat_gradient_sum(self.model, params, retain, self.batch_size(), self.device)
+        names = [name for name, p in self.model.named_parameters() if p.requires_grad]
+        forget_sum = flat_gradient_sum(self.model, names, forget, self.batch_size(), self.device)
+        retain_sum = flat_gradient_sum(self.model, names, retain, self.batch_size(), self.device)
         return forget_sum / (n_f + n_r) - retain_sum * (n_f / ((n_f + n_r) * n_r))
 
     def prepare(self, data: DataView) -> None:

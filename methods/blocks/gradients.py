@@ -1,5 +1,5 @@
 """Gradients of a batch loss accumulated over batches, the pass several methods make once before unlearning: SalUn's
-saliency (Σ ∇(−CE) on D_f), SSD's importances (mean (∇CE)² per batch), MSG's snip gradients (Σ ±∇CE)."""
+saliency (Σ ∇(−CE) on D_f), SSD's importances (mean (∇CE)² per batch), MSG's snip gradients (Σ ±∇CE), IU's gradient sums."""
 
 from __future__ import annotations
 
