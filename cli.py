@@ -25,11 +25,12 @@ from benchmark.commands import tools
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.validation import allowed
 from benchmark.experiment import runner
-from benchmark.leaderboard.submit import load_method
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
+from benchmark.training import check_world, run_test
 from datamodules.scenarios import SCENARIOS, UnlearningScenario
 from methods import METHODS, UnlearningMethod
+from methods.base import load_method
 
 
 def one_line(message: str) -> str:
@@ -146,6 +147,7 @@ class UnlearnCLI(LightningCLI):
 
     def _attach(self) -> None:
         """The pipeline's start (`runner.attach`), and its end: a `RecordWriter` on the trainer, run by `trainer.test`."""
+        check_world(self.trainer)
         evaluation = Evaluation(**dict(self._setting("evaluation")))
         runner.attach(self.model, self.datamodule, self._pretrained(), evaluation, progress=self.trainer.is_global_zero)
         runner.pl.seed_everything(self._setting("seed_everything"), verbose=False)
@@ -160,7 +162,7 @@ class UnlearnCLI(LightningCLI):
         self.trainer.fit_loop.max_epochs = self.model.num_epochs()
 
     def after_fit(self) -> None:
-        self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
+        run_test(self.model, self.datamodule, self.trainer, verbose=False)  # the fitted weights (on SLURM, not an hpc_ckpt_*)
         self._show()
 
     def before_test(self) -> None:
@@ -168,6 +170,10 @@ class UnlearnCLI(LightningCLI):
         self._attach()
         if self.model.num_epochs() > 0 or self.model.one_shot:
             runner.load_unlearned(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self._setting("results_dir"))
+
+    def test(self, model: UnlearningMethod, datamodule: UnlearningScenario, ckpt_path: str | None = None, **test_kwargs) -> None:
+        """The `test` subcommand's `trainer.test`: of the weights `before_test` loaded (on SLURM, not an hpc_ckpt_*), or `--ckpt_path`."""
+        run_test(model, datamodule, self.trainer, ckpt_path, **test_kwargs)
 
     def after_test(self) -> None:
         self._show()

@@ -19,9 +19,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
+import sys
+import traceback
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,6 +237,58 @@ METHODS: Registry[type["UnlearningMethod"]] = Registry("method")
 def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
     """Register a method class under its class name (the name used by `--model`)."""
     return METHODS.register(cls.__name__)(cls)
+
+
+_LOADED: dict[tuple[str, str], object] = {}
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def load_method(spec: str) -> tuple[type, dict]:
+    """The method class named by `spec`: a registered name, or `path/to/file.py:ClassName` (a subclass of
+    `UnlearningMethod` in a user's own file, imported once per content); and its `source` (as an entry stores it)."""
+    if ":" not in spec and not spec.endswith(".py"):
+        return METHODS.get(spec), {"kind": "registered"}
+    file, _, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    path = Path(file) if Path(file).is_absolute() or Path(file).exists() else ROOT / file
+    if not path.exists():
+        raise UnlearnBenchError(f"method file {file} does not exist")
+    if not name:
+        raise UnlearnBenchError(f"name the class in the method file: --method {file}:ClassName")
+    digest = file_sha256(path)
+    key = (str(path.resolve()), digest)
+    if key not in _LOADED:
+        module_spec = importlib.util.spec_from_file_location(f"unlearnbench_submission_{digest[:16]}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as error:  # noqa: BLE001 (the user's file: report it in one line)
+            raise UnlearnBenchError(f"importing method file {file} raised {describe_error(error, path)}") from None
+        _LOADED[key] = sys.modules[module.__name__] = module  # (importable by name: jsonargparse, pickling)
+    cls = getattr(_LOADED[key], name, None)
+    if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
+        found = [n for n, v in vars(_LOADED[key]).items() if isinstance(v, type) and issubclass(v, UnlearningMethod) and v.__module__ == _LOADED[key].__name__]
+        what = "no class" if cls is None else "not a subclass of methods.base.UnlearningMethod:"
+        raise UnlearnBenchError(f"{file}: {what} '{name}'; its UnlearningMethod subclasses: {', '.join(found) or 'none'}")
+    return cls, {"kind": "file", "file": str(path.resolve()), "class": name, "sha256": digest}
+
+
+def describe_error(error: BaseException, path: Path | None) -> str:
+    """`Type: message at file:line` (the innermost frame in the user's file, when there is one)."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = f"{type(error).__name__}" + (f": {message}" if message else "")
+    if path is not None:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        if frames:
+            text += f" at {_shown(path)}:{frames[-1].lineno}"
+    return text
 
 
 class UnlearningMethod(pl.LightningModule):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Literal
 
 from jsonargparse import auto_cli
 
 from benchmark.commands.analyses import analyze
+from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment import runner
 from benchmark.experiment.continual import continual
+from benchmark.experiment.sweep import run_sweep
 from benchmark.leaderboard.commands import COMMANDS as LEADERBOARD_COMMANDS
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models import list_models
@@ -138,6 +141,32 @@ def request(path: str) -> str:
     return request.hash
 
 
+def sweep(file: str, executor: Literal["local", "ray"] = "local", workers: int | None = None, cpus_per_run: int | None = None,
+          gpus_per_run: float = 0.0, retries: int = 2, folder: str | None = None, plan: bool = False) -> dict:
+    """Run every run of a sweep file not done yet (methods × scenarios × seeds × overrides, `benchmark/experiment/sweep.py`
+    says the format) and print their table; rerun the same command to resume.
+
+    Args:
+        file: the sweep YAML file.
+        executor: `local` (one run after another, in this process) or `ray` (Ray tasks: `RAY_ADDRESS`'s cluster, or a
+            local Ray with `workers` CPUs; needs `pip install -e '.[ray]'`).
+        workers: CPUs of a local Ray instance (default: all).
+        cpus_per_run: torch threads (and Ray CPUs) per run (default: ray 1; local: torch's own).
+        gpus_per_run: GPUs per Ray task (fractions share a GPU).
+        retries: how many times a run that raises, or whose process or node dies, is tried again.
+        folder: where the sweep's results and records go (default `$UNLEARNBENCH_HOME/sweeps/<name>`).
+        plan: list the runs and which are done; run nothing.
+    """
+    result = run_sweep(file, executor, workers, cpus_per_run, gpus_per_run, retries, folder, plan)
+    if result["records"] and not plan:
+        print(format_table([{**r, "method": f"{r['method']} seed {r['seed']}"} for r in result["records"]]))
+    print(f"{result['runs']} runs: {result['cached']} done before, {result['ran']} ran, {len(result['failed'])} failed; results in {result['folder']}")
+    if result["failed"]:
+        raise UnlearnBenchError(f"{len(result['failed'])} runs failed: " + "; ".join(f"{k}: {v}" for k, v in result["failed"].items())
+                                + "; rerun the command to retry them")
+    return result
+
+
 def _command(function: Callable) -> Callable[[list[str]], object]:
     return lambda argv: auto_cli(function, args=argv)
 
@@ -151,6 +180,7 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
     "aggregate": _command(aggregate_folder),
     "continual": _command(continual),
     "analyze": _command(analyze),
+    "sweep": _command(sweep),
 }
 
 

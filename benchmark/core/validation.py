@@ -4,6 +4,7 @@ the command line checks too and `--help` shows."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -90,3 +91,16 @@ def differences(made: dict, asked: dict, prefix: str = "") -> list[str]:
         elif a != b:
             out.append(f"{prefix}{key}: {json.dumps(a)} there, {json.dumps(b)} here")
     return out
+
+
+def with_value(init_args: dict, path: str, value: Any) -> dict:
+    """A copy of `init_args` with `value` at the dotted `path` (`optimizer.init_args.lr`), the groups created as needed
+    (a search space's dimension, a sweep's override)."""
+    result = copy.deepcopy(init_args)
+    node, keys = result, path.split(".")
+    for key in keys[:-1]:
+        if not isinstance(node.setdefault(key, {}), dict):
+            raise UnlearnBenchError(f"'{path}': '{key}' is a value ({node[key]!r}), not a group of settings")
+        node = node[key]
+    node[keys[-1]] = value
+    return result

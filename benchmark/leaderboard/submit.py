@@ -16,14 +16,11 @@ are not compared), or a value is null on one side only.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import inspect
 import json
 import math
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
 import torch
@@ -43,58 +40,7 @@ from benchmark.leaderboard.tracks import (
     load_track,
     setup_run,
 )
-from methods import METHODS, UnlearningMethod
-
-_LOADED: dict[tuple[str, str], object] = {}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _shown(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def load_method(spec: str) -> tuple[type, dict]:
-    """The method class named by `spec` and its `source` (as an entry stores it)."""
-    if ":" not in spec and not spec.endswith(".py"):
-        return METHODS.get(spec), {"kind": "registered"}
-    file, _, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
-    path = Path(file) if Path(file).is_absolute() or Path(file).exists() else ROOT / file
-    if not path.exists():
-        raise UnlearnBenchError(f"method file {file} does not exist")
-    if not name:
-        raise UnlearnBenchError(f"name the class in the method file: --method {file}:ClassName")
-    digest = _sha256(path)
-    key = (str(path.resolve()), digest)
-    if key not in _LOADED:
-        module_spec = importlib.util.spec_from_file_location(f"unlearnbench_submission_{digest[:16]}", path)
-        module = importlib.util.module_from_spec(module_spec)
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as error:  # noqa: BLE001 (the user's file: report it in one line)
-            raise UnlearnBenchError(f"importing method file {file} raised {_describe(error, path)}") from None
-        _LOADED[key] = sys.modules[module.__name__] = module  # (importable by name: jsonargparse, pickling)
-    cls = getattr(_LOADED[key], name, None)
-    if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
-        found = [n for n, v in vars(_LOADED[key]).items() if isinstance(v, type) and issubclass(v, UnlearningMethod) and v.__module__ == _LOADED[key].__name__]
-        what = "no class" if cls is None else "not a subclass of methods.base.UnlearningMethod:"
-        raise UnlearnBenchError(f"{file}: {what} '{name}'; its UnlearningMethod subclasses: {', '.join(found) or 'none'}")
-    return cls, {"kind": "file", "file": str(path.resolve()), "class": name, "sha256": digest}
-
-
-def _describe(error: BaseException, path: Path | None) -> str:
-    """`Type: message at file:line` (the innermost frame in the user's file, when there is one)."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    text = f"{type(error).__name__}" + (f": {message}" if message else "")
-    if path is not None:
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
-        if frames:
-            text += f" at {_shown(path)}:{frames[-1].lineno}"
-    return text
-
+from methods.base import describe_error, file_sha256, load_method
 
 def check_init_args(cls: type, init_args: dict) -> None:
     """Raise a one-line error when `cls(**init_args)` would not accept its arguments: a name it does not take (its
@@ -130,7 +76,7 @@ def run_protocol(track: Track, cls: type, init_args: dict | None = None, source:
     except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)
         if user_file is None:
             raise
-        raise UnlearnBenchError(f"{cls.__name__}({init_args}) raised {_describe(error, user_file)}; no entry written") from error
+        raise UnlearnBenchError(f"{cls.__name__}({init_args}) raised {describe_error(error, user_file)}; no entry written") from error
     records, digest, hparams = [], None, {}
     with one_thread():
         for run in track.runs:
@@ -176,7 +122,7 @@ def _run_one(track: Track, cls: type, init_args: dict, seed: int, user_file: Pat
     except Exception as error:  # noqa: BLE001 (a submitted method's failure is reported, not a traceback)
         if user_file is None:
             raise
-        raise UnlearnBenchError(f"{where}: the method raised {_describe(error, user_file)}; no entry written") from error
+        raise UnlearnBenchError(f"{where}: the method raised {describe_error(error, user_file)}; no entry written") from error
     diverged = record.get("diverged")
     if diverged and diverged.get("epoch", 0) == 0 and diverged.get("step", 0) <= 1:
         raise UnlearnBenchError(f"{where}: the training loss is not finite at the first step (a loss must be finite on the original "
@@ -240,7 +186,7 @@ def method_of(entry: dict, leaderboard: Path = LEADERBOARD) -> tuple[type, dict]
     path = source_path(source, leaderboard)
     if not path.exists():
         raise UnlearnBenchError(f"the method file {source['file']} of entry {entry['track']}/{entry['method']} does not exist")
-    if _sha256(path) != source["sha256"]:
+    if file_sha256(path) != source["sha256"]:
         raise UnlearnBenchError(f"the method file {source['file']} changed since entry {entry['track']}/{entry['method']} was made (sha256 differs)")
     return load_method(f"{path}:{source['class']}")
 

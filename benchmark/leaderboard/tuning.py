@@ -29,6 +29,7 @@ import yaml
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
+from benchmark.core.validation import with_value
 from benchmark.experiment import runner
 from benchmark.leaderboard.submit import instantiate, load_method
 from benchmark.leaderboard.tracks import ROOT, Track, check_original, load_track
@@ -76,18 +77,6 @@ def parse_space(space: dict) -> list[Dimension]:
             raise UnlearnBenchError(f"search space '{name}': needs low < high{' and low > 0 on a log scale' if 'log' in kind else ''}, got {spec!r}")
         dimensions.append(Dimension(name, low, high, log="log" in kind, integer="int" in kind))
     return dimensions
-
-
-def with_value(init_args: dict, path: str, value: Any) -> dict:
-    """A copy of `init_args` with `value` at the dotted `path` (`optimizer.init_args.lr`), the groups created as needed."""
-    result = copy.deepcopy(init_args)
-    node, keys = result, path.split(".")
-    for key in keys[:-1]:
-        if not isinstance(node.setdefault(key, {}), dict):
-            raise UnlearnBenchError(f"search space '{path}': '{key}' is a value ({node[key]!r}), not a group of settings")
-        node = node[key]
-    node[keys[-1]] = value
-    return result
 
 
 def objective_metrics(track: Track) -> tuple[str, ...]:

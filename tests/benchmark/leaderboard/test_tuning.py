@@ -9,7 +9,8 @@ import yaml
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.leaderboard.tracks import load_track
-from benchmark.leaderboard.tuning import objective_metrics, parse_space, tune, with_value
+from benchmark.core.validation import with_value
+from benchmark.leaderboard.tuning import objective_metrics, parse_space, tune
 from methods import METHODS
 
 

@@ -1,0 +1,114 @@
+"""`cli.py sweep`: a sweep file's runs, keyed by what they compute, resumable, the same on one process and on Ray."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import yaml
+
+from benchmark.core.errors import UnlearnBenchError
+from benchmark.experiment.sweep import load_sweep, read_state, run_sweep
+from tests.conftest import run_here
+
+CRASH_ONCE = '''
+import os
+from methods.finetune import FineTune
+
+
+class CrashOnce(FineTune):
+    """FineTune whose process dies at the first training step the first time any run reaches it (a lost worker)."""
+
+    def __init__(self, *, marker: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.marker = marker
+
+    def training_step(self, batch, batch_idx):
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+            os._exit(1)
+        except FileExistsError:
+            pass
+        return super().training_step(batch, batch_idx)
+'''
+
+BASE = {"data": {"class_path": "RandomInstances", "init_args": {"dataset": "digits", "k": 12}}, "trainer": {"accelerator": "cpu"},
+        "evaluation": {"mia": False}}
+ONE_EPOCH = {"budget": {"max_epochs": 1}}
+
+
+def write_sweep(folder: Path, **spec) -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": BASE, **spec}))
+    return path
+
+
+def test_keys_ignore_placement_and_change_with_what_a_run_computes(tmp_path):
+    path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH}], seeds=[0, 1],
+                       overrides={"trainer.devices": [1, 2], "data.init_args.data_root": [None, "/elsewhere"],
+                                  "model.init_args.optimizer.init_args.lr": [0.01, 0.1]})
+    sweep = load_sweep(path, tmp_path / "out")
+    assert sweep.duplicates == 2 * 2 * 2 * 2 - 4  # devices and data_root are placement: 4 runs (seed × lr)
+    assert len({run.key for run in sweep.runs}) == len(sweep.runs) == 4
+
+
+def test_a_bad_run_config_is_refused_in_one_line_before_anything_runs(tmp_path):
+    path = write_sweep(tmp_path, methods=["Retrain", "FineTune"], overrides={"model.init_args.budget.max_epochs": 2})
+    with pytest.raises(UnlearnBenchError, match=r"^sweep sweep.yaml, Retrain RandomInstances seed 0 .*Option 'budget.max_epochs' is not accepted$"):
+        load_sweep(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    path = write_sweep(tmp_path, methods=["FineTune"], base={**BASE, "trainer": {"acelerator": "cpu"}})
+    with pytest.raises(UnlearnBenchError, match="trainer.acelerator is not a setting"):
+        load_sweep(path, tmp_path / "out")
+
+
+def test_runs_wait_for_the_retrain_run_of_their_request_and_seed(tmp_path):
+    path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH}, "Retrain"], seeds=[0, 1])
+    sweep = load_sweep(path, tmp_path / "out")
+    retrains = {run.label.split()[-1]: run.key for run in sweep.runs if run.label.startswith("Retrain")}
+    assert [run.label.split()[0] for run in sweep.runs] == ["Retrain", "Retrain", "FineTune", "FineTune"]
+    assert [run.depends_on for run in sweep.runs[2:]] == [retrains["0"], retrains["1"]]
+
+
+def test_ray_retries_a_lost_run_a_rerun_runs_nothing_and_local_gives_the_same_records(tmp_path):
+    """S1: 2 methods × 2 seeds on Ray, one run's process dies on its first try → 4 records, 5 executions.
+    S2: the same command again → nothing runs, Ray is not started. S5: the local executor gives the same metrics."""
+    (tmp_path / "crash.py").write_text(CRASH_ONCE)
+    marker = tmp_path / "crashed"
+    path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH},
+                                          {"class_path": "crash.py:CrashOnce", "init_args": {**ONE_EPOCH, "marker": str(marker)}}], seeds=[0, 1])
+    on_ray = run_sweep(path, "ray", workers=2, cpus_per_run=1, folder=tmp_path / "ray", progress=False)
+    assert marker.exists() and on_ray["failed"] == {} and on_ray["ran"] == 4 and len(on_ray["records"]) == 4
+    sweep = load_sweep(path, tmp_path / "ray")
+    attempts = {run.label: [a["status"] for a in read_state(sweep.folder, run.key)["attempts"]] for run in sweep.runs}
+    assert sum(map(len, attempts.values())) == 5
+    assert sorted(attempts.values()).count(["done"]) == 3 and ["running", "done"] in attempts.values()  # (the lost attempt never ended)
+    assert not ray.is_initialized()
+
+    started = time.perf_counter()
+    again = run_sweep(path, "ray", folder=tmp_path / "ray", progress=False)
+    assert again["ran"] == 0 and again["cached"] == 4 and not ray.is_initialized()
+    assert time.perf_counter() - started < 3
+
+    local = run_sweep(path, "local", cpus_per_run=1, folder=tmp_path / "local", progress=False)
+    assert local["ran"] == 4
+    by_key = {r["config"]["sweep"]["key"]: r for r in on_ray["records"]}
+    for record in local["records"]:
+        assert record["metrics"] == by_key[record["config"]["sweep"]["key"]]["metrics"]
+
+
+def test_the_command_plans_and_resumes(tmp_path, capsys):
+    path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH}], seeds=[3])
+    out = tmp_path / "out"
+    planned = run_here(capsys, "sweep", str(path), "--folder", str(out), "--plan", "true")
+    assert planned.returncode == 0 and "to run" in planned.stdout and "1 runs: 0 done before, 0 ran" in planned.stdout
+    ran = run_here(capsys, "sweep", str(path), "--folder", str(out))
+    assert ran.returncode == 0 and "FineTune seed 3" in ran.stdout and "1 runs: 0 done before, 1 ran, 0 failed" in ran.stdout
+    (state,) = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
+    assert state["status"] == "done" and Path(state["record"]).exists() and state["config"]["seed_everything"] == 3
+    assert "1 runs: 1 done before, 0 ran" in run_here(capsys, "sweep", str(path), "--folder", str(out)).stdout
+    assert "sweep" in sys.modules["benchmark.commands.tools"].TOOLS
