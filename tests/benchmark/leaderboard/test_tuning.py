@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -12,6 +18,7 @@ from benchmark.leaderboard.tracks import load_track
 from benchmark.core.validation import with_value
 from benchmark.leaderboard.tuning import objective_metrics, parse_space, tune
 from methods import METHODS
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize("space", [{}, {"lr": [1, 0.1]}, {"lr": [0, 1, "log"]}, {"lr": [1, 2, "cubic"]}, {"lr": "0.1"}, {"mode": {"choices": []}}])
@@ -61,3 +68,26 @@ def test_a_command_mapping_keeps_a_nested_class_path_as_written():
     assert mapping(text, "init_args") == {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 1e-4, "momentum": 0.9}}, "budget": {"max_epochs": 5}}
     with pytest.raises(UnlearnBenchError, match="must be a mapping"):
         mapping("[1, 2]", "init_args")
+
+
+def test_a_search_killed_midway_resumes_without_repeating_a_trial(tmp_path):
+    """S4: the driver killed once 3 of 6 trials are complete; the same command ends at 6, the first 3 kept as they were."""
+    home = tmp_path / "home"
+    args = [sys.executable, "cli.py", "tune", "--method", "FineTune", "--track", "digits-peers-class0", "--trials", "6", "--seeds", "[100]",
+            "--space", "{optimizer.init_args.lr: [1e-4, 1e-1, log]}", "--scenario", "{classes: [1]}",
+            "--init_args", "{budget: {max_epochs: 1}}", "--output", str(tmp_path / "tuned.yaml"), "--progress", "false"]
+    env = {**os.environ, "UNLEARNBENCH_HOME": str(home)}
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, complete = time.time() + 240, []
+    while len(complete) < 3 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+        for db in (home / "tuning").glob("*.db"):
+            with contextlib.suppress(sqlite3.OperationalError), contextlib.closing(sqlite3.connect(db)) as connection:
+                complete = connection.execute("SELECT number, value FROM trials JOIN trial_values USING (trial_id) "
+                                              "WHERE state = 'COMPLETE' ORDER BY number").fetchall()
+    process.kill()
+    assert process.wait(timeout=30) != 0 and 3 <= len(complete) < 6, process.stderr.read()
+    rerun = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    history = json.loads((tmp_path / "tuned.json").read_text())["history"]
+    assert len(history) == 6 and [(t["trial"], t["value"]) for t in history[:len(complete)]] == complete
