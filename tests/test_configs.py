@@ -11,7 +11,7 @@ from methods import METHODS, Retrain
 from tests.conftest import QUIET, ROOT, records_in
 from tests.datamodules.test_torchvision_datasets import cifar10_root  # noqa: F401 (fixture)
 
-CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if "methods" not in p.parts)
+CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if not {"methods", "sweeps"} & set(p.parts))
 METHOD_DEFAULTS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs" / "methods").rglob("*.yaml"))
 
 

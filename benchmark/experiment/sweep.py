@@ -178,7 +178,8 @@ def expand(spec: dict, where: Path) -> tuple[list[tuple[dict, str]], int]:
         extra = sorted(set(spec) - set(SPEC_KEYS)) if isinstance(spec, dict) else spec
         raise UnlearnBenchError(f"a sweep file is a mapping of {', '.join(SPEC_KEYS)}; got {extra}")
     base = spec.get("base") or {}
-    methods = [_method_config(m, where) for m in _as_list(spec, "methods", [])]
+    entries = _as_list(spec, "methods", [])
+    methods = [_method_config(m, where) for m in entries]
     if not methods:
         raise UnlearnBenchError("a sweep needs `methods`, e.g. methods: [Retrain, FineTune]")
     scenarios = [{"class_path": s} if isinstance(s, str) else s for s in _as_list(spec, "scenarios", [base["data"]] if "data" in base else [])]
@@ -190,11 +191,12 @@ def expand(spec: dict, where: Path) -> tuple[list[tuple[dict, str]], int]:
         raise UnlearnBenchError("`overrides` maps dotted keys to lists of values, e.g. {model.init_args.budget.max_epochs: [1, 5]}")
     paths, grids = list(overrides), [v if isinstance(v, list) else [v] for v in overrides.values()]
     runs = []
-    for method, scenario, seed, values in itertools.product(methods, scenarios, seeds, itertools.product(*grids)):
+    names = [m["class_path"].rpartition(":" if ".py:" in m["class_path"] else ".")[2]
+             + (f" ({Path(e).stem})" if isinstance(e, str) and e.endswith((".yaml", ".yml")) else "") for m, e in zip(methods, entries)]
+    for (method, name), scenario, seed, values in itertools.product(zip(methods, names), scenarios, seeds, itertools.product(*grids)):
         config = {**copy.deepcopy(base), "model": copy.deepcopy(method), "data": copy.deepcopy(scenario), "seed_everything": seed}
         for path, value in zip(paths, values):
             config = with_value(config, path, value)
-        name = method["class_path"].rpartition(":" if ".py:" in method["class_path"] else ".")[2]
         label = " ".join([name, scenario.get("class_path", "?").rpartition(".")[2], f"seed {seed}", *(f"{p}={v}" for p, v in zip(paths, values))])
         runs.append((config, label))
     return runs, len(runs)

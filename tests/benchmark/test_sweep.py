@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment.sweep import load_sweep, read_state, run_sweep
-from tests.conftest import run_here
+from tests.conftest import ROOT, run_here
 
 CRASH_ONCE = '''
 import os
@@ -112,3 +113,35 @@ def test_the_command_plans_and_resumes(tmp_path, capsys):
     assert state["status"] == "done" and Path(state["record"]).exists() and state["config"]["seed_everything"] == 3
     assert "1 runs: 1 done before, 0 ran" in run_here(capsys, "sweep", str(path), "--folder", str(out)).stdout
     assert "sweep" in sys.modules["benchmark.commands.tools"].TOOLS
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_sweep_expands_to_valid_runs(path, tmp_path):
+    sweep = load_sweep(path, tmp_path)
+    assert sweep.runs and sweep.duplicates == 0 and not tmp_path.joinpath("results").exists()
+
+
+def test_a_run_on_a_node_that_leaves_mid_sweep_is_retried_on_another(tmp_path):
+    """S3: two fake Ray nodes of one CPU each on this host; the first is removed while both run: its run is retried."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        leaving = [cluster.add_node(num_cpus=1) for _ in range(2)][0]
+        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+        path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": {"budget": {"max_epochs": 20}}}], seeds=[0, 1])
+        sweep, result = load_sweep(path, tmp_path / "out"), {}
+        thread = threading.Thread(target=lambda: result.update(run_sweep(path, "ray", cpus_per_run=1, folder=sweep.folder, progress=False)))
+        thread.start()
+        deadline = time.time() + 240
+        while time.time() < deadline and [(read_state(sweep.folder, r.key) or {}).get("status") for r in sweep.runs] != ["running"] * 2:
+            time.sleep(0.2)
+        time.sleep(2)  # (into the runs' epochs)
+        cluster.remove_node(leaving)
+        thread.join(timeout=300)
+        assert result["failed"] == {} and result["ran"] == 2 and len(result["records"]) == 2
+        attempts = sorted([a["status"] for a in read_state(sweep.folder, r.key)["attempts"]] for r in sweep.runs)
+        assert attempts == [["done"], ["running", "done"]]  # (the attempt on the lost node never ended)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
