@@ -186,7 +186,9 @@ TOOLS: dict[str, Callable[[list[str]], object]] = {
 
 def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
           arch: str | None = None, recipe: str | None = None, results_dir: str | None = None, out: str | None = None,
-          progress: bool | None = None, classes: list[list[int]] | None = None, retain_per_class: int | None = None) -> str:
+          progress: bool | None = None, classes: list[list[int]] | None = None, retain_per_class: int | None = None,
+          executor: Literal["local", "ray"] = "local", workers: int | None = None, cpus_per_run: int | None = None,
+          gpus_per_run: float = 0.0, plan: bool = False) -> str | None:
     """Run a paper table (seed 000 / 001's `instancewise_table1`, `_relabel`, `_continual`, `_table1_batchnorm`, `_table1_authors`; seed 002's `unsir_table1`; an unknown name lists them) and write it under leaderboard/suites/.
 
     Args:
@@ -202,8 +204,14 @@ def suite(name: str, dataset: str | None = None, seeds: list[int] | None = None,
         results_dir: where the runs' records go.
         out: the Markdown file of the tables.
         progress: progress bars (default: when standard error is a terminal).
+        executor: `local` (one run after another) or `ray` (the runs as a sweep on Ray, as `cli.py sweep`; then the tables).
+        workers: CPUs of a local Ray instance (default: all).
+        cpus_per_run: torch threads (and Ray CPUs) per run.
+        gpus_per_run: GPUs per Ray task (fractions share a GPU).
+        plan: list the runs and which are done (records of earlier local runs count); run nothing.
     """
-    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch, recipe=recipe, classes=classes, retain_per_class=retain_per_class)["path"]
+    return run_suite(name, dataset, seeds, ks, results_dir, out, progress, arch=arch, recipe=recipe, classes=classes, retain_per_class=retain_per_class,
+                     executor=executor, workers=workers, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, plan=plan)["path"]
 
 
 TOOLS["suite"] = _command(suite)

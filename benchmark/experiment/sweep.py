@@ -63,14 +63,17 @@ SPEC_KEYS = ("name", "base", "methods", "scenarios", "seeds", "overrides")
 
 @dataclass(frozen=True)
 class Run:
-    """One run of a sweep: its config as written (method files by path), its key, and the key of the run it waits for."""
+    """One run of a sweep: its config as written (method files by path), its key, the folder its record goes to, the
+    key of the Retrain run it waits for, and which original it starts from."""
 
     key: str
     config: dict
     label: str
-    group: str
+    records: str
     depends_on: str | None = None
     original: str = ""
+    note: dict = field(default_factory=dict)
+    """What the record's `config` says besides the run's config (a suite's name and row)."""
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Sweep:
     folder: Path
     runs: list[Run] = field(default_factory=list)
     duplicates: int = 0
+    recorded: int = 0
+    """Runs left out because their record exists already (a suite's runs made by the local executor)."""
 
     def state(self, run: Run) -> dict | None:
         return read_state(self.folder, run.key)
@@ -213,10 +218,17 @@ def load_sweep(path: str | Path, folder: str | Path | None = None) -> Sweep:
         raise UnlearnBenchError(f"sweep file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     configs, _ = expand(spec, path.parent)
     name = str((spec or {}).get("name") or path.stem)
-    sweep = Sweep(name, Path(folder) if folder else home() / "sweeps" / name)
+    return plan_sweep(name, configs, Path(folder) if folder else home() / "sweeps" / name, f"sweep {path.name}, ")
+
+
+def plan_sweep(name: str, configs: list[tuple[dict, str]], folder: Path, where: str = "", records: Path | None = None,
+               notes: list[dict] | None = None) -> Sweep:
+    """The runs of (config, label) pairs, resolved and keyed, duplicates dropped, each Retrain run before the runs that
+    wait for it. Records go to `records` (a suite's folder) or to `<folder>/runs/<group>`; `notes` join their configs."""
+    sweep = Sweep(name, folder)
     retrains, seen = {}, set()
-    for config, label in configs:
-        _, resolved = resolve(config, f"sweep {path.name}, {label}")
+    for (config, label), note in zip(configs, notes or [{}] * len(configs)):
+        _, resolved = resolve(config, f"{where}{label}")
         key = run_key(resolved)
         if key in seen:
             sweep.duplicates += 1
@@ -229,9 +241,9 @@ def load_sweep(path: str | Path, folder: str | Path | None = None) -> Sweep:
         if is_retrain:
             retrains[reference] = key
         original = _digest({"pretrained": resolved["pretrained"], "dataset": resolved["data"]["init_args"].get("dataset")})
-        sweep.runs.append(Run(key, config, label, group, None if is_retrain else reference, original))
+        sweep.runs.append(Run(key, config, label, str(records or folder / "runs" / group), None if is_retrain else reference, original, note))
     sweep.runs = [replace(r, depends_on=retrains.get(r.depends_on)) for r in sweep.runs]
-    sweep.runs.sort(key=lambda r: r.depends_on is not None)  # (stable: Retrain runs first, the file's order otherwise)
+    sweep.runs.sort(key=lambda r: r.depends_on is not None)  # (stable: Retrain runs first, the given order otherwise)
     return sweep
 
 
@@ -258,7 +270,7 @@ def make_original(config: dict, threads: int | None = None) -> None:
     obtain_original(made.data, made.pretrained, progress=False)
 
 
-def execute(config: dict, key: str, folder: str, group: str, threads: int | None = None, *waits_for: Any) -> str:
+def execute(config: dict, key: str, folder: str, records: str, note: dict, threads: int | None = None, *waits_for: Any) -> str:
     """One run of a sweep (the local executor's step and the Ray task): `runner.run` on the resolved config, each
     attempt noted in `<folder>/results/<key>.json` before it starts and when it ends; returns the result record's path.
     `waits_for` are the results of the runs it waits for (Ray starts it after them)."""
@@ -276,8 +288,8 @@ def execute(config: dict, key: str, folder: str, group: str, threads: int | None
         pl.seed_everything(resolved["seed_everything"], verbose=False)
         made = _parser().instantiate_classes(namespace)
         trainer = {k: v for k, v in resolved["trainer"].items() if k not in ("callbacks", "enable_progress_bar")}
-        record = runner.run(made.model, made.data, made.pretrained, resolved["seed_everything"], trainer, {**resolved, "sweep": {"key": key}},
-                            str(folder / "runs" / group), progress=False, evaluation=made.evaluation)
+        record = runner.run(made.model, made.data, made.pretrained, resolved["seed_everything"], trainer, {**resolved, "sweep": {"key": key}, **note},
+                            records, progress=False, evaluation=made.evaluation)
     except BaseException as error:
         attempt.update(status="failed", error=f"{type(error).__name__}: {error}", ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         state["status"] = "failed"
@@ -291,15 +303,17 @@ def execute(config: dict, key: str, folder: str, group: str, threads: int | None
     return record["path"]
 
 
-def run_sweep(path: str | Path, executor: Literal["local", "ray"] = "local", workers: int | None = None, cpus_per_run: int | None = None,
+def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "local", workers: int | None = None, cpus_per_run: int | None = None,
               gpus_per_run: float = 0.0, retries: int = 2, folder: str | Path | None = None, plan: bool = False,
               progress: bool = True) -> dict:
-    """Run the sweep file's runs not done yet; return {"sweep", "folder", "runs", "cached", "ran", "failed", "records"}."""
-    sweep = load_sweep(path, folder)
+    """Run the runs of the sweep file at `path` (or of a planned `Sweep`) not done yet; return {"sweep", "folder", "runs",
+    "cached", "ran", "failed", "records"}."""
+    sweep = path if isinstance(path, Sweep) else load_sweep(path, folder)
     pending = [r for r in sweep.runs if not sweep.done(r)]
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if progress else (lambda text: None)
     say(f"sweep {sweep.name}: {len(sweep.runs)} runs ({len(sweep.runs) - len(pending)} done before"
-        + (f", {sweep.duplicates} duplicate configs dropped" if sweep.duplicates else "") + f"); folder {sweep.folder}")
+        + (f", {sweep.duplicates} duplicate configs dropped" if sweep.duplicates else "")
+        + (f"; {sweep.recorded} more recorded before, left out" if sweep.recorded else "") + f"); folder {sweep.folder}")
     failed: dict[str, str] = {}
     if plan:
         for run in sweep.runs:
@@ -323,7 +337,7 @@ def _run_local(sweep: Sweep, pending: list[Run], threads: int | None, retries: i
         for attempt in range(retries + 1):
             try:
                 started = time.perf_counter()
-                execute(run.config, run.key, str(sweep.folder), run.group, threads)
+                execute(run.config, run.key, str(sweep.folder), run.records, run.note, threads)
                 say(f"[{i}/{len(pending)}] {run.label}: done in {time.perf_counter() - started:.1f} s")
                 break
             except UnlearnBenchError as error:  # (a user error: a retry would fail the same way)
@@ -356,7 +370,7 @@ def _run_ray(sweep: Sweep, pending: list[Run], workers: int | None, cpus: float,
     by_key: dict[str, Any] = {}
     for run in pending:  # (Retrain runs first: a run waiting for one is given its future)
         waits = [originals[run.original], *([by_key[run.depends_on]] if run.depends_on in by_key else [])]
-        by_key[run.key] = task.remote(run.config, run.key, str(sweep.folder), run.group, int(cpus) or 1, *waits)
+        by_key[run.key] = task.remote(run.config, run.key, str(sweep.folder), run.records, run.note, int(cpus) or 1, *waits)
         futures[by_key[run.key]] = run
     failed: dict[str, str] = {}
     try:

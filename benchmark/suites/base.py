@@ -10,11 +10,13 @@ other modules of this package, one per paper.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +26,7 @@ from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.registry import Registry
 from benchmark.experiment import runner
 from benchmark.experiment.continual import run_stream, write_stream
+from benchmark.experiment.sweep import Sweep, plan_sweep, run_sweep
 from benchmark.leaderboard.entries import write_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks, load_track
 from benchmark.metrics.accuracy import evaluate_accuracy
@@ -146,17 +149,22 @@ def track_name(suite: Suite, column: Column) -> str:
     return suite.track.format(k=column)
 
 
-def make_scenario(suite: Suite, column: Column, seed: int, changes: dict | None = None) -> UnlearningScenario:
-    """The forget request of one column and seed (with a row's `changes` to its scenario), set up."""
+def scenario_spec(suite: Suite, column: Column, seed: int, changes: dict | None = None) -> tuple[type, dict]:
+    """The scenario class and arguments of one column and seed (with a row's `changes` to its scenario)."""
     changes = changes or {}
     if isinstance(column, Request):
-        scenario = getattr(scenarios, column.scenario)(**{**column.init, **changes}, seed=seed, dataset=suite.dataset)
-    elif isinstance(column, tuple):
-        scenario = WholeClasses(classes=list(column), retain_per_class=suite.retain_per_class, seed=seed, dataset=suite.dataset, **changes)
-    elif isinstance(column, float):
-        scenario = Outliers(rho=column, seed=seed, dataset=suite.dataset, **changes)
-    else:
-        scenario = RandomInstances(k=column, seed=seed, relabel=suite.relabel, dataset=suite.dataset, **changes)
+        return getattr(scenarios, column.scenario), {**column.init, **changes, "seed": seed, "dataset": suite.dataset}
+    if isinstance(column, tuple):
+        return WholeClasses, {"classes": list(column), "retain_per_class": suite.retain_per_class, "seed": seed, "dataset": suite.dataset, **changes}
+    if isinstance(column, float):
+        return Outliers, {"rho": column, "seed": seed, "dataset": suite.dataset, **changes}
+    return RandomInstances, {"k": column, "seed": seed, "relabel": suite.relabel, "dataset": suite.dataset, **changes}
+
+
+def make_scenario(suite: Suite, column: Column, seed: int, changes: dict | None = None) -> UnlearningScenario:
+    """The forget request of one column and seed (with a row's `changes` to its scenario), set up."""
+    cls, init = scenario_spec(suite, column, seed, changes)
+    scenario = cls(**init)
     scenario.setup()
     return scenario
 
@@ -198,13 +206,39 @@ def row_run(suite: Suite, row: Row, k: Column, seed: int, scenario: RandomInstan
     return METHODS.get(row.method)(**row.init), scenario or make_scenario(suite, k, seed, row.scenario), original(suite)
 
 
+def row_note(suite: Suite, name: str, row: Row) -> dict:
+    """What a suite's run records as its `config`."""
+    return {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
+
+
 def run_row(suite: Suite, name: str, row: Row, k: Column, seed: int, results_dir: Path, progress: bool) -> dict:
     """One run of one row (or its record, when an identical run already wrote one)."""
-    config = {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
     method, scenario, pretrained = row_run(suite, row, k, seed)
     evaluation = evaluation_at(suite, {name: len(scenario.splits[name]) for name in scenario.eval_split_names})
     done = runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), evaluation)
-    return done or runner.run(method, scenario, pretrained, seed=seed, config=config, results_dir=str(results_dir), progress=progress, evaluation=evaluation)
+    return done or runner.run(method, scenario, pretrained, seed=seed, config=row_note(suite, name, row), results_dir=str(results_dir),
+                              progress=progress, evaluation=evaluation)
+
+
+def suite_sweep(suite: Suite, name: str, results_dir: Path) -> Sweep:
+    """The suite's runs (continual suites aside) as a sweep (`benchmark.experiment.sweep`): the same runs `run_row`
+    makes, as `cli.py fit` configs, their records in the suite's folder, each attempt under `<folder>/sweep/`."""
+    configs, notes, recorded = [], [], 0
+    for k in columns(suite):
+        for seed in suite.seeds:
+            for row in (row for row in suite.rows if row.runs_in(k, seed)):
+                method, scenario, pretrained = row_run(suite, row, k, seed)
+                cls, init = scenario_spec(suite, k, seed, row.scenario)
+                evaluation = evaluation_at(suite, {name: len(scenario.splits[name]) for name in scenario.eval_split_names})
+                if runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), evaluation):
+                    recorded += 1  # (run before, by the local executor)
+                    continue
+                configs.append(({"model": {"class_path": f"{type(method).__module__}.{type(method).__qualname__}", "init_args": dict(row.init)},
+                                 "data": {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init},
+                                 "pretrained": asdict(pretrained), "evaluation": json.loads(json.dumps(asdict(evaluation))), "seed_everything": seed},
+                                f"{row.label} {column_label(k)} seed={seed}"))
+                notes.append(row_note(suite, name, row))
+    return replace(plan_sweep(name, configs, results_dir / "sweep", records=results_dir, notes=notes), recorded=recorded)
 
 
 def evaluation_at(suite: Suite, sizes: dict[str, int]) -> Evaluation:
@@ -257,7 +291,7 @@ def run_continual(suite: Suite, name: str, results_dir: Path, progress: bool, le
     for seed in suite.seeds:
         stream = shared or write_stream(suite.dataset, suite.k_cl, steps, seed, suite.relabel, request_dir=str(results_dir / "streams"))
         for row in suite.rows:
-            config = {"command": "suite", "suite": name, "arch": suite.arch, "recipe": suite.recipe, "row": row.label, "method": row.method, "init": row.init}
+            config = row_note(suite, name, row)
             steps_run = run_stream(METHODS.get(row.method)(**row.init), stream, original(suite, leaderboard), seed=seed, steps=steps,
                                    results_dir=str(results_dir / row.label), progress=progress, config=config, evaluation=suite.evaluation,
                                    measured_steps={k // suite.k_cl for k in suite.ks})
@@ -358,7 +392,9 @@ def records_variant(suite: Suite, name: str, variant: str) -> str:
 
 def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = None, ks: list[int] | None = None,
               results_dir: str | None = None, out: str | None = None, progress: bool | None = None, arch: str | None = None,
-              recipe: str | None = None, classes: list[list[int]] | None = None, retain_per_class: int | None = None) -> dict:
+              recipe: str | None = None, classes: list[list[int]] | None = None, retain_per_class: int | None = None,
+              executor: Literal["local", "ray"] = "local", workers: int | None = None, cpus_per_run: int | None = None,
+              gpus_per_run: float = 0.0, plan: bool = False) -> dict:
     """Run a paper table (the modules of `benchmark/suites/`) and write its tables; interrupted suites resume.
 
     Args:
@@ -375,10 +411,25 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
         out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>][-<arch>][-<recipe>].md`,
             where dataset, arch and recipe are named when they are not the suite's; their records likewise go to their own folder).
         progress: progress bars (default: when standard error is a terminal).
+        executor: `local` (one run after another, in this process), or `ray`: the suite's runs as a sweep on Ray
+            (`benchmark.experiment.sweep`; `RAY_ADDRESS`'s cluster or a local one), then the tables from their records.
+        workers: CPUs of a local Ray instance (default: all).
+        cpus_per_run: torch threads (and Ray CPUs) per run.
+        gpus_per_run: GPUs per Ray task (fractions share a GPU).
+        plan: list the suite's runs and which are done; run nothing.
     """
     suite, variant = suite_variant(name, dataset, seeds, ks, arch, recipe, classes, retain_per_class)
     progress = sys.stderr.isatty() if progress is None else progress
     folder = suite_dir(records_variant(suite, name, variant), results_dir)
+    if (plan or executor != "local") and suite.k_cl:
+        raise UnlearnBenchError(f"suite {name} is continual: each step starts from the previous step's model, so its runs are a chain; "
+                                "run it with the local executor, without --plan")
+    if plan or executor != "local":
+        swept = run_sweep(suite_sweep(suite, name, folder), executor, workers, cpus_per_run, gpus_per_run, plan=plan)
+        if swept["failed"]:
+            raise UnlearnBenchError(f"suite {name}: {len(swept['failed'])} runs failed ({'; '.join(swept['failed'].values())}); rerun to retry them")
+        if plan:
+            return {"suite": suite, "records": swept["records"], "path": None, "entries": [], "plan": swept}
     start, records = time.perf_counter(), []
     total = sum(row.runs_in(k, seed) for k in columns(suite) for row in suite.rows for seed in suite.seeds)
     if suite.k_cl:

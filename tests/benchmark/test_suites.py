@@ -304,3 +304,21 @@ def test_every_registered_suites_rows_name_registered_methods_with_valid_setting
         METHODS.get(row.method)(**row.init)
         assert row.columns is None or set(row.columns) <= labels, (row.label, row.columns)
         assert any(row.runs_in(k) for k in columns(suite)), row.label
+
+
+def test_a_suite_on_ray_runs_as_a_sweep_and_its_tables_read_the_same_records(tmp_path, capsys):
+    """`cli.py suite NAME --executor ray`: the runs a local suite makes, as Ray tasks; a run recorded before is left out;
+    the tables come from the records, and a local rerun then runs nothing."""
+    SUITES.register("tiny_ray_suite")(replace(TINY, ks=(8,)))
+    runs = str(tmp_path / "runs")
+    first = run_suite("tiny_ray_suite", seeds=[0], results_dir=runs, out=str(tmp_path / "local.md"), progress=False)
+    planned = run_suite("tiny_ray_suite", seeds=[0, 1], results_dir=runs, progress=False, plan=True)["plan"]
+    assert planned["runs"] == 2 and planned["ran"] == 0 and "2 more recorded before" in capsys.readouterr().err
+    on_ray = run_suite("tiny_ray_suite", seeds=[0, 1], results_dir=runs, out=str(tmp_path / "ray.md"), progress=False,
+                       executor="ray", workers=2, cpus_per_run=1)
+    assert len(on_ray["records"]) == 4 and {r["config"]["suite"] for r in on_ray["records"]} == {"tiny_ray_suite"}
+    swept = [r for r in on_ray["records"] if r["seed"] == 1]
+    assert all(r["config"]["sweep"]["key"] for r in swept) and {r["path"] for r in first["records"]} < {r["path"] for r in on_ray["records"]}
+    again = run_suite("tiny_ray_suite", seeds=[0, 1], results_dir=runs, out=str(tmp_path / "again.md"), progress=False)
+    assert {r["path"]: r["created"] for r in again["records"]} == {r["path"]: r["created"] for r in on_ray["records"]}
+    assert (tmp_path / "again.md").read_text().split("```")[1] == (tmp_path / "ray.md").read_text().split("```")[1]
