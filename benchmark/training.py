@@ -1,12 +1,18 @@
 """Fitting a method: the original model (pretrained and cached on a miss), a method's attachment to it and to its
-data view of a scenario, and the fit. The pipeline (`benchmark.experiment.runner`) and U-LiRA's shadow runs use it."""
+data view of a scenario, the fit, and the test of the fitted weights (`run_test`); the check that the launcher started
+no more processes than the trainer's world (`check_world`). The pipeline (`benchmark.experiment.runner`), `cli.py` and
+U-LiRA's shadow runs use it."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.utilities.cloud_io import get_filesystem
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.metrics.evaluator import Evaluation, Evaluator
@@ -91,3 +97,38 @@ def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: U
 def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:
     trainer.fit_loop.max_epochs = method.num_epochs()
     trainer.fit(method, datamodule=scenario)
+
+
+def check_world(trainer: pl.Trainer) -> None:
+    """A one-line error when the launcher started several processes (`WORLD_SIZE`: torchrun; `SLURM_NTASKS`: srun) but
+    the trainer's world is one process: each would be a run of its own, and each would write the record."""
+    started = {name: int(os.environ[name]) for name in ("WORLD_SIZE", "SLURM_NTASKS") if os.environ.get(name, "").strip().isdigit()}
+    name, count = max(started.items(), key=lambda item: item[1], default=("", 1))
+    if count > 1 and trainer.world_size == 1:
+        raise UnlearnBenchError(f"{name}={count} processes were started but the trainer's world is 1 process (--trainer.num_nodes {trainer.num_nodes} "
+                                f"x --trainer.devices {trainer.num_devices}, strategy {type(trainer.strategy).__name__}): each would be a run of its own; "
+                                f"give --trainer.strategy ddp --trainer.num_nodes N --trainer.devices G with N x G = {count} (or start 1 process)")
+
+
+@contextmanager
+def weights_checkpoint(method: pl.LightningModule) -> Iterator[str]:
+    """A Lightning checkpoint of the weights `method` holds now, in this process's memory (fsspec `memory://`: each
+    process has its own, as nodes may share no file system), for `trainer.test(…, ckpt_path=…)`; removed afterwards."""
+    path = f"memory://unlearnbench/weights-{os.getpid()}-{id(method)}.ckpt"
+    filesystem = get_filesystem(path)
+    with filesystem.open(path, "wb") as file:
+        torch.save({"state_dict": method.state_dict(), "pytorch-lightning_version": pl.__version__}, file)
+    try:
+        yield path
+    finally:
+        filesystem.rm(path)
+
+
+def run_test(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer, ckpt_path: str | None = None, **test_kwargs) -> None:
+    """`trainer.test` of the weights `method` holds (or those of a Lightning checkpoint `ckpt_path`).
+
+    Never `ckpt_path=None`: on SLURM, Lightning's `trainer.test(model)` then loads the newest `hpc_ckpt_*.ckpt` in the
+    trainer's `default_root_dir` (left by a requeue; `_CheckpointConnector._parse_ckpt_path`, Lightning 2.6), not the
+    weights the fit just made, so the weights are handed over as a checkpoint of their own (`weights_checkpoint`)."""
+    with nullcontext(ckpt_path) if ckpt_path is not None else weights_checkpoint(method) as path:
+        trainer.test(method, datamodule=scenario, ckpt_path=path, **test_kwargs)

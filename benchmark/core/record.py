@@ -67,7 +67,12 @@ class Hardware:
     `cpu` and `cpu_capability` (the instruction set PyTorch's CPU kernels use: AVX2, AVX512, …) matter to
     reproducibility: floating-point sums differ between instruction sets, and a run that collapses the model
     amplifies the difference. Records written before they were recorded hold `cpu_count` = torch threads and
-    no `threads`, `cpu`, `cpu_capability`."""
+    no `threads`, `cpu`, `cpu_capability`.
+
+    `devices` are per node: `world_size` = `num_nodes` × `devices` processes. `cluster_environment` names what started
+    them (Lightning's `trainer.strategy.cluster_environment`: `LightningEnvironment` = Lightning itself,
+    `TorchElasticEnvironment` = torchrun, `SLURMEnvironment` = srun); None for a one-process strategy. Records written
+    before they were recorded hold neither (they ran on one node)."""
 
     accelerator: str
     devices: int
@@ -77,6 +82,8 @@ class Hardware:
     threads: int | None = None
     cpu: str | None = None
     cpu_capability: str | None = None
+    num_nodes: int | None = None
+    cluster_environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,8 +163,9 @@ RECORD_SCHEMA: dict = {
         "git_commit": _STRING_OR_NULL,
         "versions": {"type": "object", "additionalProperties": _STRING_OR_NULL},
         "hardware": _object({"accelerator": _STRING, "devices": _INTEGER, "world_size": _INTEGER, "machine": _STRING, "cpu_count": _INTEGER,
-                             "threads": _INTEGER, "cpu": _STRING_OR_NULL, "cpu_capability": _STRING_OR_NULL},
-                            optional=("threads", "cpu", "cpu_capability")),
+                             "threads": _INTEGER, "cpu": _STRING_OR_NULL, "cpu_capability": _STRING_OR_NULL, "num_nodes": _INTEGER,
+                             "cluster_environment": _STRING_OR_NULL},
+                            optional=("threads", "cpu", "cpu_capability", "num_nodes", "cluster_environment")),
         "created": _STRING,
         "hparams": {"type": "object"},
         "evaluation": {"type": ["object", "null"]},

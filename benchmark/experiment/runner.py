@@ -9,7 +9,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from benchmark.training import (  # noqa: F401 (the pipeline's first steps)
     attach_model,
     fit,
     obtain_original,
+    run_test,
 )
 from datamodules.scenarios import UnlearningScenario
 
@@ -103,9 +104,15 @@ def speedup_over_retrain(record: dict, results_dir: str | None = None) -> float 
         return None
     retrain = load_record(path)
     seconds, reference = record["timings"].get("cost/seconds"), retrain.timings.get("cost/seconds")
-    if retrain.hardware != Hardware(**record["hardware"]) or not seconds or not reference:
+    if timed_alike(retrain.hardware) != timed_alike(Hardware(**record["hardware"])) or not seconds or not reference:
         return None
     return reference / seconds
+
+
+def timed_alike(hardware: Hardware) -> Hardware:
+    """`hardware` as far as it sets a run's speed: what started the processes does not (`cluster_environment`), and a
+    record that predates `num_nodes` ran on one node."""
+    return replace(hardware, num_nodes=hardware.num_nodes or 1, cluster_environment=None)
 
 
 def git_commit() -> str | None:
@@ -139,10 +146,13 @@ def cpu_name() -> str | None:
 
 
 def hardware(trainer: pl.Trainer) -> dict:
-    """Where this process runs (`core.record.Hardware`): `cpu_count` is the machine's, `threads` torch's in this process."""
+    """Where this process runs (`core.record.Hardware`): `cpu_count` is the machine's, `threads` torch's in this process;
+    `devices` per node, on `num_nodes` nodes, started by `cluster_environment` (None: one process)."""
+    environment = getattr(trainer.strategy, "cluster_environment", None)  # (a one-device strategy has none)
     return {"accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices, "world_size": trainer.world_size,
             "machine": platform.machine(), "cpu_count": os.cpu_count() or 1, "threads": torch.get_num_threads(), "cpu": cpu_name(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "num_nodes": trainer.num_nodes,
+            "cluster_environment": type(environment).__name__ if environment is not None else None}
 
 
 def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, trainer: pl.Trainer, config: dict, eval_seconds: float) -> dict:
@@ -271,5 +281,5 @@ def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int 
     trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1,
                             **(trainer_kwargs or {}), "callbacks": [writer]})
     fit(method, scenario, trainer)
-    trainer.test(method, datamodule=scenario, verbose=False)
+    run_test(method, scenario, trainer, verbose=False)  # the fitted weights (on SLURM, not an hpc_ckpt_*)
     return writer.record
