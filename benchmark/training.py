@@ -54,7 +54,8 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
             dataset, source = init_source(pretrained, RECIPES.get(recipe))
             obtain_original(NothingForgotten(dataset, eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers), source, progress)
         print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
-        trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress}
+        trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress,
+                          "default_root_dir": str(path.parent)}  # (on SLURM, Lightning resumes a fit from any hpc_ckpt_* there)
         with torch.random.fork_rng():
             pl.seed_everything(pretrained.seed, verbose=False)
             trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)

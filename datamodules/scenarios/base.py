@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from benchmark.core.errors import DataAccessError
+from benchmark.core.errors import DataAccessError, UnlearnBenchError
 from benchmark.core.paths import home
 from datamodules.access import DataAccess, DataView, seeded_subset
 from datamodules.datasets import DatasetInfo, DatasetSplits, load_dataset
@@ -170,9 +170,13 @@ class UnlearningScenario(pl.LightningDataModule):
                         self.request.training_set_hash)
 
     def make_train_loader(self, dataset: Dataset, batch_size: int, shuffle: bool = True) -> DataLoader:
+        """A training loader over `dataset`; `batch_size` is the global batch: each of the world's processes takes its
+        share of every batch (DDP averages their gradients), so a config means the same on any number of processes."""
         world_size, rank = _world()
+        if batch_size % world_size:
+            raise UnlearnBenchError(f"batch size {batch_size} is the batch of all {world_size} processes together: give a multiple of {world_size}")
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle) if world_size > 1 else None
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, **self._loader_options(dataset))
+        return DataLoader(dataset, batch_size=batch_size // world_size, shuffle=shuffle and sampler is None, sampler=sampler, **self._loader_options(dataset))
 
     def eval_loader(self, name: str, shard: bool = True) -> DataLoader:
         """All samples of split `name` as `(x, y, index in split)`, each exactly once over all processes

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from benchmark.core.errors import DataAccessError
+from benchmark.core.errors import DataAccessError, UnlearnBenchError
 from datamodules.access import CLASS_IDS_ONLY, FORGET_AND_RETAIN, FORGET_ONLY, RETAIN_FULL, RETAIN_SUBSET
 from datamodules.requests import RequestError
 from datamodules.scenarios import Outliers, RandomInstances, RequestFile, WholeClasses
@@ -111,3 +111,18 @@ def test_outliers_are_trained_with_labels_shuffled_within_the_group_and_evaluate
 def test_outliers_refuse_a_fraction_outside_0_1(rho):
     with pytest.raises(RequestError, match=r"rho must be in \(0, 1\)"):
         Outliers(rho=rho)
+
+
+def test_a_configs_batch_size_is_the_global_batch_shared_by_the_processes(monkeypatch):
+    import datamodules.scenarios.base as base
+
+    scenario = RandomInstances(k=8)
+    scenario.setup()
+    forget = scenario.splits["forget"]
+    assert scenario.make_train_loader(forget, 64).batch_size == 64
+    monkeypatch.setattr(base, "_world", lambda: (2, 1))
+    loader = scenario.make_train_loader(forget, 64)
+    assert loader.batch_size == 32 and loader.sampler.num_replicas == 2 and loader.sampler.rank == 1
+    monkeypatch.setattr(base, "_world", lambda: (3, 0))
+    with pytest.raises(UnlearnBenchError, match="^batch size 64 is the batch of all 3 processes together: give a multiple of 3$"):
+        scenario.make_train_loader(forget, 64)
