@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from jsonargparse import auto_cli
@@ -110,7 +111,8 @@ def render_command(leaderboard: str = str(LEADERBOARD)) -> list[Path]:
 
 def tune_command(method: str, track: str, space: str, trials: int = 20, seeds: list[int] | None = None,
                  scenario: str | None = None, init_args: str | None = None, output: str | None = None,
-                 progress: bool | None = None) -> dict:
+                 progress: bool | None = None, executor: Literal["local", "ray"] = "local", parallel: int = 1,
+                 workers: int | None = None, cpus_per_run: int | None = None, gpus_per_run: float = 0.0) -> dict:
     """Search a method's hyperparameters on a track's protocol without touching what the track measures (other forget
     requests, no D_test): Optuna TPE, a fixed number of trials; writes configs/methods/<Method>/tuned-<track>.yaml and
     the search's record beside it (benchmark/leaderboard/tuning.py). Resumes an interrupted search.
@@ -126,11 +128,17 @@ def tune_command(method: str, track: str, space: str, trials: int = 20, seeds: l
         scenario: overrides of the track's scenario arguments for the tuning requests, e.g. '{classes: [1]}'.
         init_args: the method's other arguments (default: its defaults).
         output: the config file to write (default configs/methods/<Method>/tuned-<track>.yaml).
-        progress: show a progress bar (default: when standard error is a terminal).
+        progress: show each run's progress (default: when standard error is a terminal).
+        executor: where the trials' runs go: `local` (this process) or `ray` (Ray tasks, as `cli.py sweep`).
+        parallel: trials asked of Optuna at a time (their runs go to the executor together).
+        workers: CPUs of a local Ray instance (default: all).
+        cpus_per_run: torch threads (and Ray CPUs) per run.
+        gpus_per_run: GPUs per Ray task.
     """
     progress = sys.stderr.isatty() if progress is None else progress
     record = tune(method, track, mapping(space, "space"), trials, tuple(seeds or (100, 101)), mapping(scenario, "scenario"),
-                  mapping(init_args, "init_args"), output, progress)
+                  mapping(init_args, "init_args"), output, progress, executor=executor, parallel=parallel, workers=workers,
+                  cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
     best = record["best"]
     print(f"best of {len(record['history'])} trials: trial {best['trial']}, objective {best['value']:.4f} ({', '.join(record['objective']['metrics'])} "
           f"vs Retrain), {json.dumps(best['params'])}\nconfig: {record['config']}")

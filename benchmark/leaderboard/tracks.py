@@ -103,6 +103,11 @@ class Track:
 
     def make_scenario(self, seed: int, **overrides):
         """The scenario of the run with unlearning seed `seed` (not yet set up)."""
+        cls, args = self.scenario_spec(seed, **overrides)
+        return cls(**args)
+
+    def scenario_spec(self, seed: int, **overrides) -> tuple[type, dict]:
+        """The scenario class and arguments of the run with unlearning seed `seed`."""
         name = self.scenario["class"]
         cls = getattr(scenarios, name, None) if "." not in name else getattr(importlib.import_module(name.rsplit(".", 1)[0]), name.rsplit(".", 1)[1])
         if cls is None:
@@ -113,7 +118,7 @@ class Track:
                 args[key] = str(ROOT / args[key])
         if self.scenario.get("seed_arg"):
             args[self.scenario["seed_arg"]] = seed
-        return cls(**args)
+        return cls, args
 
 
 def track_path(name_or_path: str | Path, leaderboard: Path = LEADERBOARD) -> Path:

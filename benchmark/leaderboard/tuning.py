@@ -8,8 +8,9 @@ the tuning `seeds`. The search never sees what the leaderboard measures:
 - its objective is Deep Unlearn's kind (xcadet/deepunlearn @ munl/hpsearch/objectives.py: the gaps to the retrained model)
   restricted to the track's gap metrics that read neither D_test nor an attack fitted on D_test: the mean over the tuning
   seeds and those metrics of |m − m_Retrain|, Retrain run on the same tuning request and seed (cached).
-The study lives in an SQLite file under `$UNLEARNBENCH_HOME/tuning/`, so an interrupted search resumes where it stopped;
-the chosen values are written as a method config YAML beside the method's defaults, with the search's record (every
+The study lives in an SQLite file under `$UNLEARNBENCH_HOME/tuning/` and every run of a trial is a cached sweep run
+(`benchmark.experiment.sweep`, locally or on Ray), so an interrupted search resumes where it stopped: the trial it was
+running is evaluated from the runs it finished and the rest are run; no finished trial is repeated. The chosen values are written as a method config YAML beside the method's defaults, with the search's record (every
 trial's values and objective, the space, the seeds, the budget) as JSON next to it.
 """
 
@@ -20,18 +21,17 @@ import dataclasses
 import hashlib
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.validation import with_value
-from benchmark.experiment import runner
-from benchmark.leaderboard.submit import instantiate, load_method
+from benchmark.experiment.sweep import plan_sweep, run_sweep
+from benchmark.leaderboard.submit import load_method
 from benchmark.leaderboard.tracks import ROOT, Track, check_original, load_track
 from methods import METHODS
 from methods.base import load_defaults
@@ -106,9 +106,15 @@ def gap(record: dict, reference: dict, metrics: tuple[str, ...]) -> float:
 
 
 def tune(method: str, track: str | Track, space: dict, trials: int = 20, seeds: tuple[int, ...] = (100, 101), scenario: dict | None = None,
-         init_args: dict | None = None, output: str | None = None, progress: bool = False, sampler_seed: int = 0) -> dict:
+         init_args: dict | None = None, output: str | None = None, progress: bool = False, sampler_seed: int = 0,
+         executor: Literal["local", "ray"] = "local", parallel: int = 1, workers: int | None = None, cpus_per_run: int | None = None,
+         gpus_per_run: float = 0.0) -> dict:
     """Search `space` for `method` on `track`'s protocol (see the module docstring); write the chosen config and the
-    search's record; return the record."""
+    search's record; return the record. Optuna's ask and tell: `parallel` trials at a time, their runs (one per tuning
+    seed) cached sweep runs on `executor` (`benchmark.experiment.sweep`); the trials a killed search left running are
+    evaluated first when it resumes, from their cached runs."""
+    if parallel < 1:
+        raise UnlearnBenchError(f"parallel must be at least 1 trial, got {parallel}")
     import optuna  # (imported here: only this command needs it)
 
     track = track if isinstance(track, Track) else load_track(track)
@@ -119,42 +125,63 @@ def tune(method: str, track: str | Track, space: dict, trials: int = 20, seeds: 
     base = dict(init_args or {})
     if trials < 1 or not seeds:
         raise UnlearnBenchError(f"a search needs at least one trial and one seed, got trials={trials}, seeds={list(seeds)}")
-    scenarios = {seed: tuning_scenario(track, seed, overrides) for seed in seeds}
+    scenarios = {seed: tuning_scenario(track, seed, overrides) for seed in seeds}  # (refused when one is the track's)
     check_original(track, next(iter(scenarios.values())))
     pretrained, evaluation = track.make_pretrained(), dataclasses.replace(track.make_evaluation(), mia=False)  # (no attack is an objective)
-    results_dir = str(home() / "tuning" / track.name / "runs")
-    references = {seed: runner.run(METHODS.get("Retrain")(), s, pretrained, seed=seed, results_dir=results_dir, progress=progress,
-                                   evaluation=evaluation) for seed, s in scenarios.items()}
-    for seed, record in references.items():
-        missing = [m for m in metrics if record["metrics"].get(m) is None]
-        if missing:
-            raise UnlearnBenchError(f"Retrain on the tuning request of seed {seed} reports no {', '.join(missing)}")
+    results_dir = home() / "tuning" / track.name / "runs"
+
+    def config(method: type, init: dict, seed: int) -> dict:
+        scenario_cls, scenario_args = track.scenario_spec(seed, **overrides)
+        return {"model": {"class_path": f"{method.__module__}.{method.__qualname__}", "init_args": init},
+                "data": {"class_path": f"{scenario_cls.__module__}.{scenario_cls.__qualname__}", "init_args": scenario_args},
+                "pretrained": dataclasses.asdict(pretrained), "evaluation": json.loads(json.dumps(dataclasses.asdict(evaluation))), "seed_everything": seed}
+
+    def run(name: str, runs: list[tuple[dict, str, dict]]) -> dict[str, dict]:
+        """The runs as cached sweep tasks (`benchmark.experiment.sweep`): {label: record}; the failed ones missing."""
+        sweep = plan_sweep(name, [(c, label) for c, label, _ in runs], home() / "tuning" / study_name / "runs", records=results_dir,
+                           notes=[note for _, _, note in runs])
+        result = run_sweep(sweep, executor, workers, cpus_per_run, gpus_per_run, progress=progress)
+        labels = {r.key: r.label for r in sweep.runs}
+        return {labels[r["config"]["sweep"]["key"]]: r for r in result["records"]}
 
     key = json.dumps({"method": cls.__name__, "space": space, "seeds": list(seeds), "scenario": overrides, "init_args": base,
                       "track": track.sha256, "sampler_seed": sampler_seed}, sort_keys=True)
     study_name = f"{cls.__name__}-{track.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    note = {"command": "tune", "track": track.name}
+    references = run("Retrain", [(config(METHODS.get("Retrain"), {}, seed), f"Retrain seed {seed}", note) for seed in seeds])
+    references = {seed: references.get(f"Retrain seed {seed}") for seed in seeds}
+    for seed, record in references.items():
+        missing = metrics if record is None else [m for m in metrics if record["metrics"].get(m) is None]
+        if missing:
+            raise UnlearnBenchError(f"Retrain on the tuning request of seed {seed} {'failed' if record is None else 'reports no ' + ', '.join(missing)}")
+
     storage_path = home() / "tuning" / f"{study_name}.db"
     storage_path.parent.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=f"sqlite:///{storage_path}", load_if_exists=True, direction="minimize",
                                 sampler=optuna.samplers.TPESampler(seed=sampler_seed))
-
-    def objective(trial) -> float:
-        args = base
-        for dimension in dimensions:
-            args = with_value(args, dimension.name, dimension.suggest(trial))
-        started, gaps = time.perf_counter(), []
-        for seed, s in scenarios.items():
-            record = runner.run(instantiate(cls, args), s, pretrained, seed=seed, results_dir=results_dir, progress=False, evaluation=evaluation,
-                                config={"command": "tune", "track": track.name, "trial": trial.number})
-            gaps.append(gap(record, references[seed], metrics))
-            trial.set_user_attr(f"seed{seed}", {m: record["metrics"].get(m) for m in metrics})
-        trial.set_user_attr("seconds", time.perf_counter() - started)
-        return sum(gaps) / len(gaps)
-
-    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-    if done < trials:
-        study.optimize(objective, n_trials=trials - done, show_progress_bar=progress, catch=(UnlearnBenchError,))
+    running = optuna.trial.TrialState.RUNNING
+    stale = [optuna.trial.Trial(study, t._trial_id) for t in study.trials if t.state == running]  # (a killed search's: their runs are cached)
+    while (done := len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])) < trials:
+        batch = stale[:parallel] or [study.ask() for _ in range(min(parallel, trials - done))]
+        stale = stale[len(batch):] if stale else []
+        values = {trial.number: {d.name: trial.params[d.name] if d.name in trial.params else d.suggest(trial) for d in dimensions} for trial in batch}
+        runs = []
+        for trial in batch:
+            args = base
+            for name, value in values[trial.number].items():
+                args = with_value(args, name, value)
+            runs += [(config(cls, args, seed), f"trial {trial.number} seed {seed}", {**note, "trial": trial.number}) for seed in seeds]
+        records = run(cls.__name__, runs)
+        for trial in batch:
+            done_runs = {seed: records.get(f"trial {trial.number} seed {seed}") for seed in seeds}
+            if any(r is None for r in done_runs.values()):
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                continue
+            for seed, record in done_runs.items():
+                trial.set_user_attr(f"seed{seed}", {m: record["metrics"].get(m) for m in metrics})
+            trial.set_user_attr("seconds", sum(r["timings"].get("cost/seconds", 0.0) + r["timings"].get("eval/seconds", 0.0) for r in done_runs.values()))
+            study.tell(trial, sum(gap(r, references[seed], metrics) for seed, r in done_runs.items()) / len(seeds))
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise UnlearnBenchError(f"no trial of {cls.__name__} on {track.name} completed; the last failure: {study.trials[-1].user_attrs or 'see above'}")
@@ -162,7 +189,7 @@ def tune(method: str, track: str | Track, space: dict, trials: int = 20, seeds: 
     chosen = base
     for dimension in dimensions:
         chosen = with_value(chosen, dimension.name, best.params[dimension.name])
-    record = {"method": cls.__name__, "track": track.name, "track_sha256": track.sha256, "space": space, "trials": trials,
+    record = {"method": cls.__name__, "track": track.name, "track_sha256": track.sha256, "study": study_name, "space": space, "trials": trials,
               "seeds": list(seeds), "scenario": overrides, "objective": {"metrics": list(metrics), "reference": "Retrain",
               "rule": "mean over seeds and metrics of |m - m_Retrain|"}, "sampler": f"optuna TPESampler(seed={sampler_seed})",
               "optuna": optuna.__version__, "best": {"trial": best.number, "value": best.value, "params": best.params},

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import home
 from benchmark.leaderboard.tracks import load_track
 from benchmark.core.validation import with_value
 from benchmark.leaderboard.tuning import objective_metrics, parse_space, tune
@@ -91,3 +92,15 @@ def test_a_search_killed_midway_resumes_without_repeating_a_trial(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     history = json.loads((tmp_path / "tuned.json").read_text())["history"]
     assert len(history) == 6 and [(t["trial"], t["value"]) for t in history[:len(complete)]] == complete
+
+
+def test_trials_run_in_parallel_as_ray_tasks_and_a_rerun_reads_their_cached_runs(tmp_path):
+    common = {"method": "FineTune", "track": "digits-peers-class0", "space": {"optimizer.init_args.lr": [1e-4, 1e-1, "log"]}, "trials": 2,
+              "seeds": (100,), "scenario": {"classes": [1]}, "init_args": {"budget": {"max_epochs": 1}}, "output": str(tmp_path / "tuned.yaml"),
+              "sampler_seed": 7}
+    record = tune(**common, executor="ray", parallel=2, workers=2, cpus_per_run=1)
+    assert [t["trial"] for t in record["history"]] == [0, 1] and len({t["params"]["optimizer.init_args.lr"] for t in record["history"]}) == 2
+    states = [json.loads(p.read_text()) for p in (home() / "tuning" / record["study"] / "runs" / "results").glob("*.json")]
+    trials = [s for s in states if s["config"]["model"]["class_path"].endswith("FineTune")]
+    assert len(trials) == 2 and all(s["status"] == "done" and len(s["attempts"]) == 1 for s in trials)
+    assert tune(**common)["history"] == record["history"]  # (resumed locally: nothing runs again)
