@@ -270,7 +270,8 @@ def make_original(config: dict, threads: int | None = None) -> None:
     obtain_original(made.data, made.pretrained, progress=False)
 
 
-def execute(config: dict, key: str, folder: str, records: str, note: dict, threads: int | None = None, *waits_for: Any) -> str:
+def execute(config: dict, key: str, folder: str, records: str, note: dict, progress: bool = False, threads: int | None = None,
+            *waits_for: Any) -> str:
     """One run of a sweep (the local executor's step and the Ray task): `runner.run` on the resolved config, each
     attempt noted in `<folder>/results/<key>.json` before it starts and when it ends; returns the result record's path.
     `waits_for` are the results of the runs it waits for (Ray starts it after them)."""
@@ -289,7 +290,7 @@ def execute(config: dict, key: str, folder: str, records: str, note: dict, threa
         made = _parser().instantiate_classes(namespace)
         trainer = {k: v for k, v in resolved["trainer"].items() if k not in ("callbacks", "enable_progress_bar")}
         record = runner.run(made.model, made.data, made.pretrained, resolved["seed_everything"], trainer, {**resolved, "sweep": {"key": key}, **note},
-                            records, progress=False, evaluation=made.evaluation)
+                            records, progress=progress, evaluation=made.evaluation)
     except BaseException as error:
         attempt.update(status="failed", error=f"{type(error).__name__}: {error}", ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         state["status"] = "failed"
@@ -320,7 +321,7 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
             state = sweep.state(run) or {}
             print(f"{run.key}  {'done' if sweep.done(run) else state.get('status', 'to run'):8s} {run.label}")
     elif pending and executor == "local":
-        failed = _run_local(sweep, pending, cpus_per_run, retries, say)
+        failed = _run_local(sweep, pending, cpus_per_run, retries, say, progress)
     elif pending:
         failed = _run_ray(sweep, pending, workers, cpus_per_run or 1, gpus_per_run, retries, say)
     records = [runner.load_record(Path(s["record"])).to_dict() for r in sweep.runs if sweep.done(r) and (s := sweep.state(r))]
@@ -328,7 +329,7 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
             "ran": 0 if plan else len(pending) - len(failed), "failed": failed, "records": records}
 
 
-def _run_local(sweep: Sweep, pending: list[Run], threads: int | None, retries: int, say) -> dict[str, str]:
+def _run_local(sweep: Sweep, pending: list[Run], threads: int | None, retries: int, say, progress: bool) -> dict[str, str]:
     failed: dict[str, str] = {}
     for i, run in enumerate(pending, 1):
         if run.depends_on in failed:
@@ -337,7 +338,7 @@ def _run_local(sweep: Sweep, pending: list[Run], threads: int | None, retries: i
         for attempt in range(retries + 1):
             try:
                 started = time.perf_counter()
-                execute(run.config, run.key, str(sweep.folder), run.records, run.note, threads)
+                execute(run.config, run.key, str(sweep.folder), run.records, run.note, progress and sys.stderr.isatty(), threads)
                 say(f"[{i}/{len(pending)}] {run.label}: done in {time.perf_counter() - started:.1f} s")
                 break
             except UnlearnBenchError as error:  # (a user error: a retry would fail the same way)
@@ -370,7 +371,7 @@ def _run_ray(sweep: Sweep, pending: list[Run], workers: int | None, cpus: float,
     by_key: dict[str, Any] = {}
     for run in pending:  # (Retrain runs first: a run waiting for one is given its future)
         waits = [originals[run.original], *([by_key[run.depends_on]] if run.depends_on in by_key else [])]
-        by_key[run.key] = task.remote(run.config, run.key, str(sweep.folder), run.records, run.note, int(cpus) or 1, *waits)
+        by_key[run.key] = task.remote(run.config, run.key, str(sweep.folder), run.records, run.note, False, int(cpus) or 1, *waits)
         futures[by_key[run.key]] = run
     failed: dict[str, str] = {}
     try:

@@ -12,6 +12,9 @@
     python -m benchmark.perf.scale --runs 4 --epochs 10  # a quick look
 
 Every run writes its records under a temporary folder; nothing of the user's is touched but the original's cache.
+
+Measured on 2 CPU cores (2026-12-03, idle): t1 18.8 s, 8 runs on 2 workers in 88.2 s (efficiency 0.85), a run killed
+halfway 1.54 t1.
 """
 
 from __future__ import annotations

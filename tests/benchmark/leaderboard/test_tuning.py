@@ -104,3 +104,12 @@ def test_trials_run_in_parallel_as_ray_tasks_and_a_rerun_reads_their_cached_runs
     trials = [s for s in states if s["config"]["model"]["class_path"].endswith("FineTune")]
     assert len(trials) == 2 and all(s["status"] == "done" and len(s["attempts"]) == 1 for s in trials)
     assert tune(**common)["history"] == record["history"]  # (resumed locally: nothing runs again)
+
+
+def test_trials_of_the_same_values_share_their_runs():
+    record = tune("FineTune", "digits-peers-class0", {"optimizer.init_args.lr": {"choices": [0.01]}}, trials=2, seeds=(100,),
+                  scenario={"classes": [1]}, init_args={"budget": {"max_epochs": 1}}, sampler_seed=3, parallel=2,
+                  output=str(home() / "shared.yaml"))
+    assert [t["trial"] for t in record["history"]] == [0, 1] and record["history"][0]["value"] == record["history"][1]["value"]
+    states = [json.loads(p.read_text()) for p in (home() / "tuning" / record["study"] / "runs" / "results").glob("*.json")]
+    assert len([s for s in states if s["config"]["model"]["class_path"].endswith("FineTune")]) == 1
