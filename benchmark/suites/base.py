@@ -2,8 +2,9 @@
 `SUITES` registry, and `run_suite`, which runs a grid (k × seeds × rows), prints the table in the paper's layout plus
 a companion table of the other measures, and writes the rows as leaderboard entries of the suite's tracks.
 
-Runs are result records under `<results>/suites/<name>/`; a run whose record exists with the same identity and
-evaluation (`runner.reusable_record`) is read back, not repeated, so an interrupted suite resumes where it stopped. The tables are written to `--out`
+A suite's runs are a sweep (`benchmark.experiment.sweep`: `suite_sweep`), run by the local executor or on Ray; their
+result records go under `<results>/suites/<name>/`; a run whose record exists with the same identity and evaluation
+(`runner.reusable_record`) is read back, not repeated, so an interrupted suite resumes where it stopped. The tables are written to `--out`
 (default `leaderboard/suites/<name>.md`) with the exact command that produced them. The papers' suites are the
 other modules of this package, one per paper.
 """
@@ -411,8 +412,8 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
         out: the Markdown file of the tables (default `leaderboard/suites/<name>[-<dataset>][-<arch>][-<recipe>].md`,
             where dataset, arch and recipe are named when they are not the suite's; their records likewise go to their own folder).
         progress: progress bars (default: when standard error is a terminal).
-        executor: `local` (one run after another, in this process), or `ray`: the suite's runs as a sweep on Ray
-            (`benchmark.experiment.sweep`; `RAY_ADDRESS`'s cluster or a local one), then the tables from their records.
+        executor: where the suite's runs (a sweep, `benchmark.experiment.sweep`) go: `local` (one after another, in
+            this process) or `ray` (`RAY_ADDRESS`'s cluster or a local one); the tables then come from their records.
         workers: CPUs of a local Ray instance (default: all).
         cpus_per_run: torch threads (and Ray CPUs) per run.
         gpus_per_run: GPUs per Ray task (fractions share a GPU).
@@ -424,22 +425,18 @@ def run_suite(name: str, dataset: str | None = None, seeds: list[int] | None = N
     if (plan or executor != "local") and suite.k_cl:
         raise UnlearnBenchError(f"suite {name} is continual: each step starts from the previous step's model, so its runs are a chain; "
                                 "run it with the local executor, without --plan")
-    if plan or executor != "local":
-        swept = run_sweep(suite_sweep(suite, name, folder), executor, workers, cpus_per_run, gpus_per_run, plan=plan)
-        if swept["failed"]:
-            raise UnlearnBenchError(f"suite {name}: {len(swept['failed'])} runs failed ({'; '.join(swept['failed'].values())}); rerun to retry them")
-        if plan:
-            return {"suite": suite, "records": swept["records"], "path": None, "entries": [], "plan": swept}
     start, records = time.perf_counter(), []
-    total = sum(row.runs_in(k, seed) for k in columns(suite) for row in suite.rows for seed in suite.seeds)
     if suite.k_cl:
         records, seconds = run_continual(suite, name, folder, progress)
-    else:
-        for k in columns(suite):
-            for seed in suite.seeds:
-                for row in (row for row in suite.rows if row.runs_in(k, seed)):
-                    records.append({**run_row(suite, name, row, k, seed, folder, progress), "row": row.label, "column": k})
-                    print(f"[{len(records)}/{total}] {row.label} {column_label(k)} seed={seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    else:  # the runs as a sweep (any executor), then the tables from their records
+        swept = run_sweep(suite_sweep(suite, name, folder), executor, workers, cpus_per_run, gpus_per_run, plan=plan)
+        if swept["failed"]:
+            raise UnlearnBenchError(f"suite {name}: {len(swept['failed'])} of its runs failed ({'; '.join(swept['failed'].values())}); "
+                                    "rerun the command to retry them")
+        if plan:
+            return {"suite": suite, "records": swept["records"], "path": None, "entries": [], "plan": swept}
+        records = [{**run_row(suite, name, row, k, seed, folder, progress), "row": row.label, "column": k}
+                   for k in columns(suite) for seed in suite.seeds for row in suite.rows if row.runs_in(k, seed)]
     if not suite.k_cl:
         seconds = run_seconds(records)
     main, companion = tables(suite, records)

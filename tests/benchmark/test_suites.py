@@ -306,19 +306,19 @@ def test_every_registered_suites_rows_name_registered_methods_with_valid_setting
         assert any(row.runs_in(k) for k in columns(suite)), row.label
 
 
-def test_a_suite_on_ray_runs_as_a_sweep_and_its_tables_read_the_same_records(tmp_path, capsys):
-    """`cli.py suite NAME --executor ray`: the runs a local suite makes, as Ray tasks; a run recorded before is left out;
-    the tables come from the records, and a local rerun then runs nothing."""
-    SUITES.register("tiny_ray_suite")(replace(TINY, ks=(8,)))
+def test_a_suites_runs_are_a_sweep_a_run_recorded_before_is_left_out_and_the_tables_read_the_records(tmp_path, capsys):
+    """`cli.py suite NAME` runs its runs as a sweep (`--executor ray` puts the same runs on Ray; the executors are tested
+    in test_sweep.py); a run recorded before is left out; the tables come from the records; a rerun runs nothing."""
+    SUITES.register("tiny_sweep_suite")(replace(TINY, ks=(8,)))
     runs = str(tmp_path / "runs")
-    first = run_suite("tiny_ray_suite", seeds=[0], results_dir=runs, out=str(tmp_path / "local.md"), progress=False)
-    planned = run_suite("tiny_ray_suite", seeds=[0, 1], results_dir=runs, progress=False, plan=True)["plan"]
+    first = run_suite("tiny_sweep_suite", seeds=[0], results_dir=runs, out=str(tmp_path / "first.md"), progress=False)
+    planned = run_suite("tiny_sweep_suite", seeds=[0, 1], results_dir=runs, progress=False, plan=True)["plan"]
     assert planned["runs"] == 2 and planned["ran"] == 0 and "2 more recorded before" in capsys.readouterr().err
-    on_ray = run_suite("tiny_ray_suite", seeds=[0, 1], results_dir=runs, out=str(tmp_path / "ray.md"), progress=False,
-                       executor="ray", workers=2, cpus_per_run=1)
-    assert len(on_ray["records"]) == 4 and {r["config"]["suite"] for r in on_ray["records"]} == {"tiny_ray_suite"}
-    swept = [r for r in on_ray["records"] if r["seed"] == 1]
-    assert all(r["config"]["sweep"]["key"] for r in swept) and {r["path"] for r in first["records"]} < {r["path"] for r in on_ray["records"]}
-    again = run_suite("tiny_ray_suite", seeds=[0, 1], results_dir=runs, out=str(tmp_path / "again.md"), progress=False)
-    assert {r["path"]: r["created"] for r in again["records"]} == {r["path"]: r["created"] for r in on_ray["records"]}
-    assert (tmp_path / "again.md").read_text().split("```")[1] == (tmp_path / "ray.md").read_text().split("```")[1]
+    both = run_suite("tiny_sweep_suite", seeds=[0, 1], results_dir=runs, out=str(tmp_path / "both.md"), progress=False)
+    assert len(both["records"]) == 4 and {r["config"]["suite"] for r in both["records"]} == {"tiny_sweep_suite"}
+    assert all(r["config"]["sweep"]["key"] for r in both["records"]) and {r["path"] for r in first["records"]} < {r["path"] for r in both["records"]}
+    states = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "sweep" / "results").glob("*.json")]
+    assert len(states) == 4 and all(s["status"] == "done" for s in states)
+    again = run_suite("tiny_sweep_suite", seeds=[0, 1], results_dir=runs, out=str(tmp_path / "again.md"), progress=False)
+    assert {r["path"]: r["created"] for r in again["records"]} == {r["path"]: r["created"] for r in both["records"]}
+    assert (tmp_path / "again.md").read_text().split("```")[1] == (tmp_path / "both.md").read_text().split("```")[1]

@@ -14,28 +14,8 @@ import yaml
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.experiment.sweep import load_sweep, read_state, run_sweep
+from benchmark.perf.scale import CRASH_HALFWAY
 from tests.conftest import ROOT, run_here
-
-CRASH_ONCE = '''
-import os
-from methods.finetune import FineTune
-
-
-class CrashOnce(FineTune):
-    """FineTune whose process dies at the first training step the first time any run reaches it (a lost worker)."""
-
-    def __init__(self, *, marker: str = "", **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.marker = marker
-
-    def training_step(self, batch, batch_idx):
-        try:
-            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
-            os._exit(1)
-        except FileExistsError:
-            pass
-        return super().training_step(batch, batch_idx)
-'''
 
 BASE = {"data": {"class_path": "RandomInstances", "init_args": {"dataset": "digits", "k": 12}}, "trainer": {"accelerator": "cpu"},
         "evaluation": {"mia": False}}
@@ -78,10 +58,10 @@ def test_runs_wait_for_the_retrain_run_of_their_request_and_seed(tmp_path):
 def test_ray_retries_a_lost_run_a_rerun_runs_nothing_and_local_gives_the_same_records(tmp_path):
     """S1: 2 methods × 2 seeds on Ray, one run's process dies on its first try → 4 records, 5 executions.
     S2: the same command again → nothing runs, Ray is not started. S5: the local executor gives the same metrics."""
-    (tmp_path / "crash.py").write_text(CRASH_ONCE)
+    (tmp_path / "crash.py").write_text(CRASH_HALFWAY)  # (at epoch 0: on its first step)
     marker = tmp_path / "crashed"
     path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH},
-                                          {"class_path": "crash.py:CrashOnce", "init_args": {**ONE_EPOCH, "marker": str(marker)}}], seeds=[0, 1])
+                                          {"class_path": "crash.py:CrashHalfway", "init_args": {**ONE_EPOCH, "marker": str(marker), "at": 0}}], seeds=[0, 1])
     on_ray = run_sweep(path, "ray", workers=2, cpus_per_run=1, folder=tmp_path / "ray", progress=False)
     assert marker.exists() and on_ray["failed"] == {} and on_ray["ran"] == 4 and len(on_ray["records"]) == 4
     sweep = load_sweep(path, tmp_path / "ray")

@@ -94,16 +94,18 @@ def test_a_search_killed_midway_resumes_without_repeating_a_trial(tmp_path):
     assert len(history) == 6 and [(t["trial"], t["value"]) for t in history[:len(complete)]] == complete
 
 
-def test_trials_run_in_parallel_as_ray_tasks_and_a_rerun_reads_their_cached_runs(tmp_path):
+def test_trials_run_in_parallel_as_cached_sweep_runs_and_a_rerun_reads_them(tmp_path):
+    """`--parallel 2`: two trials asked at once, their runs one sweep (on Ray with `--executor ray`: the executors are
+    tested in test_sweep.py)."""
     common = {"method": "FineTune", "track": "digits-peers-class0", "space": {"optimizer.init_args.lr": [1e-4, 1e-1, "log"]}, "trials": 2,
               "seeds": (100,), "scenario": {"classes": [1]}, "init_args": {"budget": {"max_epochs": 1}}, "output": str(tmp_path / "tuned.yaml"),
               "sampler_seed": 7}
-    record = tune(**common, executor="ray", parallel=2, workers=2, cpus_per_run=1)
+    record = tune(**common, parallel=2)
     assert [t["trial"] for t in record["history"]] == [0, 1] and len({t["params"]["optimizer.init_args.lr"] for t in record["history"]}) == 2
     states = [json.loads(p.read_text()) for p in (home() / "tuning" / record["study"] / "runs" / "results").glob("*.json")]
     trials = [s for s in states if s["config"]["model"]["class_path"].endswith("FineTune")]
     assert len(trials) == 2 and all(s["status"] == "done" and len(s["attempts"]) == 1 for s in trials)
-    assert tune(**common)["history"] == record["history"]  # (resumed locally: nothing runs again)
+    assert tune(**common)["history"] == record["history"]  # (resumed: nothing runs again)
 
 
 def test_trials_of_the_same_values_share_their_runs():
