@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchmark.perf.scale import CRASH_HALFWAY
 from tests.conftest import QUIET, ROOT, records_in, run_here
 
 RUN = ["--model", "FineTune", "--data", "RandomInstances", "--data.k", "7", "--trainer.accelerator", "cpu", *QUIET]
@@ -186,3 +187,28 @@ def test_on_slurm_the_fitted_weights_are_evaluated_not_an_hpc_checkpoint(tmp_pat
     assert tested.returncode == 0, tested.stderr[-3000:]
     (record,) = records_in(tmp_path / "requeued")  # `cli.py test` of the fit's saved weights, hpc_ckpt_1 beside it
     assert all(torch.equal(torch.load(record["weights"])["state_dict"][k], at_end[k]) for k in at_end)
+
+
+def test_a_run_whose_process_dies_resumes_from_its_last_checkpoint_to_the_uninterrupted_result(fitted, tmp_path):
+    """T4: a process of the two-node fit dies at the start of epoch 2 of 2; the same command with `--ckpt_path last`
+    resumes from the checkpoint of epoch 1 and ends with the weights and measures of the uninterrupted run."""
+    (tmp_path / "crash.py").write_text(CRASH_HALFWAY)
+    args = ["fit", "--model", f"{tmp_path / 'crash.py'}:CrashHalfway", "--model.marker", str(tmp_path / "died"), "--model.at", "1", *RUN[2:],
+            "--model.budget.max_epochs", "2", *TWO_NODES, "--trainer.enable_checkpointing", "true", "--trainer.callbacks+=ModelCheckpoint",
+            "--trainer.callbacks.dirpath", str(tmp_path / "checkpoints"), "--trainer.callbacks.save_last", "true", "--ckpt_path", "last",
+            "--results_dir", str(tmp_path / "results")]
+
+    def two_nodes(logs: str, at: int) -> list[SimpleNamespace]:
+        port, argv = str(free_port()), list(args)
+        argv[argv.index("--model.at") + 1] = str(at)
+        return together([(cli(*argv), {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "NODE_RANK": str(i)}) for i in range(2)], tmp_path / logs)
+
+    assert any(p.returncode for p in two_nodes("killed", at=1)) and (tmp_path / "died").exists() and not (tmp_path / "results").exists()
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    (tmp_path / "died").unlink()
+    resumed = two_nodes("resumed", at=0)  # (a process would die again if the fit started over from epoch 0)
+    assert [p.returncode for p in resumed] == [0, 0], resumed[0].stderr[-3000:]
+    (record,), (uninterrupted,) = records_in(tmp_path / "results"), records_in(fitted("node rank").results)
+    assert record["metrics"] == uninterrupted["metrics"]
+    weights, reference = torch.load(record["weights"])["state_dict"], torch.load(uninterrupted["weights"])["state_dict"]
+    assert all(torch.equal(weights[k], reference[k]) for k in reference)
