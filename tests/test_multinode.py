@@ -1,8 +1,8 @@
 """One `cli.py fit` run across processes and nodes (issue 22 §1): Lightning's own launcher (MASTER_ADDR / NODE_RANK),
 torchrun and SLURM's environment each start two "nodes" on this host (gloo on 127.0.0.1) that make one DDP run: one
 record naming the cluster environment, the weights and measures of a two-process run on one node. A launcher that
-starts several processes for a one-process trainer is a one-line error; on SLURM an `hpc_ckpt_*` left by a requeue
-is never what `trainer.test` evaluates."""
+starts several processes for a one-process trainer is a one-line error; a fit whose process died resumes from its last
+checkpoint to the uninterrupted result. SLURM's requeue: test_slurm.py."""
 
 from __future__ import annotations
 
@@ -156,37 +156,6 @@ def test_torchrun_with_two_processes_and_one_device_is_an_error_not_two_runs(tmp
     assert ended.returncode != 0
     assert "error: WORLD_SIZE=2 processes were started but the trainer's world is 1 process" in ended.stderr, ended.stderr[-3000:]
     assert not (tmp_path / "results").exists()
-
-
-def test_on_slurm_the_fitted_weights_are_evaluated_not_an_hpc_checkpoint(tmp_path):
-    """A requeued job: `hpc_ckpt_1.ckpt` holds the fit after epoch 1 (as Lightning's SIGUSR1 handler would have saved it);
-    the rerun resumes its fit from it (Lightning's SLURM behaviour) and trains epoch 2. Lightning's `trainer.test(model)`
-    would then evaluate hpc_ckpt_1 again; the record must hold the weights at the end of the fit."""
-    root, fitted = tmp_path / "root", tmp_path / "fitted"
-    one_task = slurm(1, 0, 1)
-    common = [*RUN, "--trainer.default_root_dir", str(root)]
-    checkpoints = ["--trainer.enable_checkpointing", "true", "--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.save_top_k", "-1"]
-    (first,) = together([(cli("fit", *common, "--model.budget.max_epochs", "1", *checkpoints, "--trainer.callbacks.dirpath", str(root),
-                              "--trainer.callbacks.filename", "hpc_ckpt_1", "--results_dir", str(tmp_path / "first")), one_task)], tmp_path / "logs1")
-    assert first.returncode == 0, first.stderr[-3000:]
-    (requeued,) = together([(cli("fit", *common, "--model.budget.max_epochs", "2", *checkpoints, "--trainer.callbacks.dirpath", str(fitted),
-                                 "--trainer.callbacks.filename", "{epoch}", "--results_dir", str(tmp_path / "requeued")), one_task)], tmp_path / "logs2")
-    assert requeued.returncode == 0, requeued.stderr[-3000:]
-    assert [p.name for p in fitted.iterdir()] == ["epoch=1.ckpt"]  # it resumed from hpc_ckpt_1: epoch 0 was not trained again
-
-    def model_weights(path: Path) -> dict[str, torch.Tensor]:
-        return {k.removeprefix("model."): v for k, v in torch.load(path, weights_only=False)["state_dict"].items() if k.startswith("model.")}
-
-    (record,) = records_in(tmp_path / "requeued")
-    evaluated, at_end, requeue = torch.load(record["weights"])["state_dict"], model_weights(fitted / "epoch=1.ckpt"), model_weights(root / "hpc_ckpt_1.ckpt")
-    assert evaluated.keys() == at_end.keys() == requeue.keys()
-    assert all(torch.equal(evaluated[k], at_end[k]) for k in at_end)
-    assert not all(torch.equal(evaluated[k], requeue[k]) for k in requeue)
-
-    (tested,) = together([(cli("test", *common, "--model.budget.max_epochs", "2", "--results_dir", str(tmp_path / "requeued")), one_task)], tmp_path / "logs3")
-    assert tested.returncode == 0, tested.stderr[-3000:]
-    (record,) = records_in(tmp_path / "requeued")  # `cli.py test` of the fit's saved weights, hpc_ckpt_1 beside it
-    assert all(torch.equal(torch.load(record["weights"])["state_dict"][k], at_end[k]) for k in at_end)
 
 
 def test_a_run_whose_process_dies_resumes_from_its_last_checkpoint_to_the_uninterrupted_result(fitted, tmp_path):
