@@ -7,7 +7,8 @@ The file (YAML) expands to methods × scenarios × seeds × the grid of `overrid
     methods: [Retrain, FineTune, configs/methods/SalUn/optml.yaml, my_method.py:Mine, {class_path: NegGrad, init_args: {...}}]
     scenarios: [...]     # data configs (default: base's `data`)
     seeds: [0, 1, 2]     # the runs' `seed_everything` (default: base's, else 0)
-    overrides: {model.init_args.budget.max_epochs: [1, 5]}   # dotted keys, each a list of values: their grid
+    overrides: {model.init_args.budget.max_epochs: [1, 5]}   # dotted keys, each a list of values: their grid (a model
+                         # setting applies to the methods that take it: Retrain takes none)
 
 Each run is a `cli.py fit` config resolved by jsonargparse (every default filled in); its key is the SHA-256 of that
 config as canonical JSON without the placement keys (`PLACEMENT`: where and how it runs, not what it computes).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import importlib
 import inspect
 import itertools
 import json
@@ -51,7 +53,7 @@ from benchmark.training import obtain_original
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import UnlearningScenario
-from methods import UnlearningMethod
+from methods import METHODS, UnlearningMethod
 from methods.base import ROOT, load_method
 
 PLACEMENT = {"trainer": ("devices", "num_nodes", "strategy", "logger", "enable_progress_bar", "callbacks", "default_root_dir"),
@@ -198,13 +200,33 @@ def expand(spec: dict, where: Path) -> tuple[list[tuple[dict, str]], int]:
     runs = []
     names = [m["class_path"].rpartition(":" if ".py:" in m["class_path"] else ".")[2]
              + (f" ({Path(e).stem})" if isinstance(e, str) and e.endswith((".yaml", ".yml")) else "") for m, e in zip(methods, entries)]
-    for (method, name), scenario, seed, values in itertools.product(zip(methods, names), scenarios, seeds, itertools.product(*grids)):
+    takes = {path: [_takes(m["class_path"], path) for m in methods] for path in paths}
+    for path, which in takes.items():
+        if not any(which):
+            raise UnlearnBenchError(f"override {path}: no method of the sweep takes '{path.split('.')[2]}'")
+    for (i, (method, name)), scenario, seed, values in itertools.product(enumerate(zip(methods, names)), scenarios, seeds, itertools.product(*grids)):
         config = {**copy.deepcopy(base), "model": copy.deepcopy(method), "data": copy.deepcopy(scenario), "seed_everything": seed}
-        for path, value in zip(paths, values):
+        applied = [(path, value) for path, value in zip(paths, values) if takes[path][i]]
+        for path, value in applied:
             config = with_value(config, path, value)
-        label = " ".join([name, scenario.get("class_path", "?").rpartition(".")[2], f"seed {seed}", *(f"{p}={v}" for p, v in zip(paths, values))])
+        label = " ".join([name, scenario.get("class_path", "?").rpartition(".")[2], f"seed {seed}", *(f"{p}={v}" for p, v in applied)])
         runs.append((config, label))
     return runs, len(runs)
+
+
+def _takes(class_path: str, path: str) -> bool:
+    """Whether the method `class_path` takes the setting a `model.init_args.<setting>…` override sets (other overrides
+    apply to every run): a model override applies to the methods that take it (Retrain takes no optimizer)."""
+    if not path.startswith("model.init_args.") or len(path.split(".")) < 3:
+        return True
+    if ".py:" in class_path:
+        cls = load_method(class_path)[0]
+    elif "." not in class_path:
+        cls = METHODS.get(class_path)
+    else:
+        module, _, name = class_path.rpartition(".")
+        cls = getattr(importlib.import_module(module), name, None)
+    return cls is None or path.split(".")[2] in inspect.signature(cls).parameters
 
 
 def load_sweep(path: str | Path, folder: str | Path | None = None) -> Sweep:

@@ -37,9 +37,18 @@ def test_keys_ignore_placement_and_change_with_what_a_run_computes(tmp_path):
     assert len({run.key for run in sweep.runs}) == len(sweep.runs) == 4
 
 
+def test_a_model_override_applies_to_the_methods_that_take_it(tmp_path):
+    path = write_sweep(tmp_path, methods=["Retrain", "FineTune"], overrides={"model.init_args.budget.max_epochs": [1, 2]})
+    sweep = load_sweep(path, tmp_path / "out")  # (Retrain takes no budget: one Retrain run, two FineTune runs)
+    assert [run.label for run in sweep.runs] == ["Retrain RandomInstances seed 0", "FineTune RandomInstances seed 0 model.init_args.budget.max_epochs=1",
+                                                 "FineTune RandomInstances seed 0 model.init_args.budget.max_epochs=2"] and sweep.duplicates == 1
+    with pytest.raises(UnlearnBenchError, match=r"^override model.init_args.budgt.max_epochs: no method of the sweep takes 'budgt'$"):
+        load_sweep(write_sweep(tmp_path, methods=["Retrain", "FineTune"], overrides={"model.init_args.budgt.max_epochs": 2}), tmp_path / "out")
+
+
 def test_a_bad_run_config_is_refused_in_one_line_before_anything_runs(tmp_path):
-    path = write_sweep(tmp_path, methods=["Retrain", "FineTune"], overrides={"model.init_args.budget.max_epochs": 2})
-    with pytest.raises(UnlearnBenchError, match=r"^sweep sweep.yaml, Retrain RandomInstances seed 0 .*Option 'budget.max_epochs' is not accepted$"):
+    path = write_sweep(tmp_path, methods=["Retrain", {"class_path": "FineTune", "init_args": {"budget": {"max_epoch": 2}}}])
+    with pytest.raises(UnlearnBenchError, match=r"^sweep sweep.yaml, FineTune RandomInstances seed 0: 'methods.FineTune': Group 'budget' does not accept option 'max_epoch'$"):
         load_sweep(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     path = write_sweep(tmp_path, methods=["FineTune"], base={**BASE, "trainer": {"acelerator": "cpu"}})
