@@ -120,11 +120,11 @@ def test_each_launcher_makes_one_run_that_writes_one_record_naming_its_world(fit
 
 def test_the_launchers_give_the_weights_and_measures_of_two_processes_on_one_node(fitted):
     (reference,) = records_in(fitted("one node").results)
-    weights = torch.load(reference["weights"])["state_dict"]
+    weights = torch.load(reference["weights"], weights_only=True)["state_dict"]
     for launcher in ("node rank", "torchrun", "slurm"):
         (record,) = records_in(fitted(launcher).results)
         assert record["metrics"] == reference["metrics"], launcher
-        other = torch.load(record["weights"])["state_dict"]
+        other = torch.load(record["weights"], weights_only=True)["state_dict"]
         assert other.keys() == weights.keys() and all(torch.equal(other[k], weights[k]) for k in weights), launcher
 
 
@@ -179,5 +179,5 @@ def test_a_run_whose_process_dies_resumes_from_its_last_checkpoint_to_the_uninte
     assert [p.returncode for p in resumed] == [0, 0], resumed[0].stderr[-3000:]
     (record,), (uninterrupted,) = records_in(tmp_path / "results"), records_in(fitted("node rank").results)
     assert record["metrics"] == uninterrupted["metrics"]
-    weights, reference = torch.load(record["weights"])["state_dict"], torch.load(uninterrupted["weights"])["state_dict"]
+    weights, reference = torch.load(record["weights"], weights_only=True)["state_dict"], torch.load(uninterrupted["weights"], weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], reference[k]) for k in reference)

@@ -33,10 +33,10 @@ def test_on_slurm_the_fitted_weights_are_evaluated_not_an_hpc_checkpoint(tmp_pat
     assert [p.name for p in fitted.iterdir()] == ["epoch=1.ckpt"]  # it resumed from hpc_ckpt_1: epoch 0 was not trained again
 
     def model_weights(path: Path) -> dict[str, torch.Tensor]:
-        return {k.removeprefix("model."): v for k, v in torch.load(path, weights_only=False)["state_dict"].items() if k.startswith("model.")}
+        return {k.removeprefix("model."): v for k, v in torch.load(path, weights_only=True)["state_dict"].items() if k.startswith("model.")}
 
     (record,) = records_in(tmp_path / "requeued")
-    evaluated, at_end, requeue = torch.load(record["weights"])["state_dict"], model_weights(fitted / "epoch=1.ckpt"), model_weights(root / "hpc_ckpt_1.ckpt")
+    evaluated, at_end, requeue = torch.load(record["weights"], weights_only=True)["state_dict"], model_weights(fitted / "epoch=1.ckpt"), model_weights(root / "hpc_ckpt_1.ckpt")
     assert evaluated.keys() == at_end.keys() == requeue.keys()
     assert all(torch.equal(evaluated[k], at_end[k]) for k in at_end)
     assert not all(torch.equal(evaluated[k], requeue[k]) for k in requeue)
@@ -44,7 +44,7 @@ def test_on_slurm_the_fitted_weights_are_evaluated_not_an_hpc_checkpoint(tmp_pat
     (tested,) = together([(cli("test", *common, "--model.budget.max_epochs", "2", "--results_dir", str(tmp_path / "requeued")), one_task)], tmp_path / "logs3")
     assert tested.returncode == 0, tested.stderr[-3000:]
     (record,) = records_in(tmp_path / "requeued")  # `cli.py test` of the fit's saved weights, hpc_ckpt_1 beside it
-    assert all(torch.equal(torch.load(record["weights"])["state_dict"][k], at_end[k]) for k in at_end)
+    assert all(torch.equal(torch.load(record["weights"], weights_only=True)["state_dict"][k], at_end[k]) for k in at_end)
 
 
 def test_sigusr1_on_slurm_checkpoints_requeues_the_job_and_its_relaunch_resumes(tmp_path):

@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from jsonargparse import auto_cli
 
 from benchmark.metrics.evaluator import Evaluation
-from benchmark.models.pretraining import Pretrained
+from benchmark.models.pretraining import Pretrained, build_model
 from benchmark.training import attach
+from datamodules.datasets import DATASETS
 from datamodules.datasets.augment import AUGMENTATIONS
 from datamodules.scenarios import RandomInstances
 from methods import FineTune
@@ -49,8 +50,10 @@ def _bare_worker(rank: int, world: int, port: int, files: dict, epochs: int, out
     """One process of the bare loop (see the module docstring)."""
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    model = torch.load(files["model"], weights_only=False).train().requires_grad_(True)
-    x, y = torch.load(files["data"])
+    model = build_model(files["arch"], DATASETS.get(files["dataset"])(None).info, 0)
+    model.load_state_dict(torch.load(files["model"], weights_only=True))
+    model.train().requires_grad_(True)
+    x, y = torch.load(files["data"], weights_only=True)
     augment = AUGMENTATIONS.get(files["augment"]) if files["augment"] else None
     net = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = make_optimizer(SETTINGS["optimizer"], net.parameters())
@@ -89,11 +92,12 @@ def main(epochs: int = 10, k: int | None = None, check: bool = False) -> dict:
     scenario = RandomInstances(dataset="digits", k=k, fraction=None if k else 0.1, seed=0)
     scenario.setup()
     probe = FineTune(**SETTINGS)
-    attach(probe, scenario, Pretrained(arch="narrow_cnn_bn"), Evaluation(mia=False), progress=False)
+    attach(probe, scenario, Pretrained(arch="narrow_cnn_bn"), Evaluation(mia=False), progress=False)  # (seed 0, as the worker builds it)
     retain = probe.data["retain"]
     x, y = next(iter(torch.utils.data.DataLoader(retain, batch_size=len(retain), collate_fn=getattr(retain, "collate_fn", None))))[:2]
-    files = {"model": str(folder / "model.pt"), "data": str(folder / "data.pt"), "augment": scenario.info.train_augment}
-    torch.save(probe.original, files["model"])
+    files = {"model": str(folder / "model.pt"), "data": str(folder / "data.pt"), "augment": scenario.info.train_augment,
+             "arch": "narrow_cnn_bn", "dataset": "digits"}
+    torch.save(probe.original.state_dict(), files["model"])
     torch.save((x, y), files["data"])
     torch.multiprocessing.spawn(_bare_worker, args=(2, _free_port(), files, epochs, str(folder / "bare.json")), nprocs=2, join=True)
     bare = json.loads((folder / "bare.json").read_text())["seconds"]
