@@ -37,7 +37,7 @@ import os
 import socket
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,6 +84,8 @@ class Sweep:
     folder: Path
     runs: list[Run] = field(default_factory=list)
     duplicates: int = 0
+    keys: dict[str, str] = field(default_factory=dict)
+    """Every given config's label and its run's key (two configs that compute the same share one run)."""
     recorded: int = 0
     """Runs left out because their record exists already (a suite's runs made by the local executor)."""
 
@@ -108,6 +110,14 @@ def _parser():
     parser.add_argument("--seed_everything", type=int, default=0)
     parser.add_argument("--trainer", type=dict, default={})
     return parser
+
+
+def fit_config(method: type, init_args: dict, scenario: type, scenario_args: dict, pretrained: Pretrained, evaluation: Evaluation,
+               seed: int) -> dict:
+    """A `cli.py fit` config of classes and settings (how suites and tuning give their runs to a sweep)."""
+    return {"model": {"class_path": f"{method.__module__}.{method.__qualname__}", "init_args": dict(init_args)},
+            "data": {"class_path": f"{scenario.__module__}.{scenario.__qualname__}", "init_args": dict(scenario_args)},
+            "pretrained": asdict(pretrained), "evaluation": json.loads(json.dumps(asdict(evaluation))), "seed_everything": seed}
 
 
 def with_method_files(config: dict) -> dict:
@@ -252,6 +262,7 @@ def plan_sweep(name: str, configs: list[tuple[dict, str]], folder: Path, where: 
     for (config, label), note in zip(configs, notes or [{}] * len(configs)):
         _, resolved = resolve(config, f"{where}{label}")
         key = run_key(resolved)
+        sweep.keys[label] = key
         if key in seen:
             sweep.duplicates += 1
             continue

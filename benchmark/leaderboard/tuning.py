@@ -30,7 +30,7 @@ import yaml
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.validation import with_value
-from benchmark.experiment.sweep import plan_sweep, resolve, run_key, run_sweep
+from benchmark.experiment.sweep import fit_config, plan_sweep, run_sweep
 from benchmark.leaderboard.submit import load_method
 from benchmark.leaderboard.tracks import ROOT, Track, check_original, load_track
 from methods import METHODS
@@ -131,18 +131,14 @@ def tune(method: str, track: str | Track, space: dict, trials: int = 20, seeds: 
     results_dir = home() / "tuning" / track.name / "runs"
 
     def config(method: type, init: dict, seed: int) -> dict:
-        scenario_cls, scenario_args = track.scenario_spec(seed, **overrides)
-        return {"model": {"class_path": f"{method.__module__}.{method.__qualname__}", "init_args": init},
-                "data": {"class_path": f"{scenario_cls.__module__}.{scenario_cls.__qualname__}", "init_args": scenario_args},
-                "pretrained": dataclasses.asdict(pretrained), "evaluation": json.loads(json.dumps(dataclasses.asdict(evaluation))), "seed_everything": seed}
+        return fit_config(method, init, *track.scenario_spec(seed, **overrides), pretrained, evaluation, seed)
 
     def run(name: str, runs: list[tuple[dict, str, dict]]) -> dict[str, dict]:
         """The runs as cached sweep tasks (`benchmark.experiment.sweep`): {label: record}; the failed ones missing."""
         sweep = plan_sweep(name, [(c, label) for c, label, _ in runs], home() / "tuning" / study_name / "runs", records=results_dir,
                            notes=[note for _, _, note in runs])
         by_key = {r["config"]["sweep"]["key"]: r for r in run_sweep(sweep, executor, workers, cpus_per_run, gpus_per_run, progress=progress)["records"]}
-        keys = {label: run_key(resolve(c)[1]) for c, label, _ in runs}  # (two trials of the same values share their runs)
-        return {label: by_key[key] for label, key in keys.items() if key in by_key}
+        return {label: by_key[key] for label, key in sweep.keys.items() if key in by_key}  # (two trials of the same values share their runs)
 
     key = json.dumps({"method": cls.__name__, "space": space, "seeds": list(seeds), "scenario": overrides, "init_args": base,
                       "track": track.sha256, "sampler_seed": sampler_seed}, sort_keys=True)

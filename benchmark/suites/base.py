@@ -11,11 +11,10 @@ other modules of this package, one per paper.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +26,7 @@ from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.registry import Registry
 from benchmark.experiment import runner
 from benchmark.experiment.continual import run_stream, write_stream
-from benchmark.experiment.sweep import Sweep, plan_sweep, run_sweep
+from benchmark.experiment.sweep import Sweep, fit_config, plan_sweep, run_sweep
 from benchmark.leaderboard.entries import write_entry
 from benchmark.leaderboard.tracks import LEADERBOARD, list_tracks, load_track
 from benchmark.metrics.accuracy import evaluate_accuracy
@@ -234,10 +233,7 @@ def suite_sweep(suite: Suite, name: str, results_dir: Path) -> Sweep:
                 if runner.reusable_record(runner.method_run_path(method, scenario, pretrained, seed, str(results_dir)), evaluation):
                     recorded += 1  # (run before, by the local executor)
                     continue
-                configs.append(({"model": {"class_path": f"{type(method).__module__}.{type(method).__qualname__}", "init_args": dict(row.init)},
-                                 "data": {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init},
-                                 "pretrained": asdict(pretrained), "evaluation": json.loads(json.dumps(asdict(evaluation))), "seed_everything": seed},
-                                f"{row.label} {column_label(k)} seed={seed}"))
+                configs.append((fit_config(type(method), row.init, cls, init, pretrained, evaluation, seed), f"{row.label} {column_label(k)} seed={seed}"))
                 notes.append(row_note(suite, name, row))
     return replace(plan_sweep(name, configs, results_dir / "sweep", records=results_dir, notes=notes), recorded=recorded)
 
