@@ -1,5 +1,5 @@
 """Lightning callbacks for the work every unlearning run shares: its cost, its stop criterion and divergence,
-its per-epoch curves, a best-state choice, and BatchNorm's mode.
+its per-epoch curves, a best-state choice, BatchNorm's mode, and the random state a resumed fit continues from.
 
 `UnlearningMethod.configure_callbacks` attaches the shared ones to every fit; a method adds its own (Oracle:
 `BestState`). They write what they measure onto the method (`cost`, `stopped_at`, `diverged`, `curves`), where
@@ -8,10 +8,15 @@ method's data view). Each iterates a DataLoader, which draws its base seed from 
 removing an evaluation during training shifts later random draws, so it can change a run's numbers (Oracle's
 committed entries moved by up to 0.58 when the stop check and the best-state choice were made to share one
 evaluation). Evaluation loaders with their own generator would end that, and change every committed entry.
+
+A fit resumed from a Lightning checkpoint (`trainer.fit(…, ckpt_path=…)`, written at an epoch's end) goes on as if it
+had never stopped: what each callback measured so far is in the checkpoint (`state_dict`) and is taken back at the
+fit's start (`Resumable`); the method puts back its weights and the random generators (`UnlearningMethod.on_fit_start`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import resource
@@ -74,22 +79,44 @@ def _here(trainer: pl.Trainer) -> dict[str, int]:
     return {"epoch": trainer.current_epoch, "step": trainer.global_step}
 
 
-class CostMeter(pl.Callback):
+class Resumable(pl.Callback):
+    """A callback whose measures survive a resumed fit: Lightning hands it its saved `state_dict` while restoring the
+    checkpoint, before `on_fit_start`, which then takes it back (`resumed`) instead of starting afresh."""
+
+    resumed: dict | None = None
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.resumed = state_dict
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.trainer, self.module = trainer, pl_module  # (`state_dict` takes no arguments)
+
+
+class CostMeter(Resumable):
     """`cost/seconds` (the unlearning itself, `prepare` included; seconds other callbacks declare as
     `uncounted_seconds` excluded; one-off work a method read from a cache, `reused_seconds`, counted as spent),
-    `cost/prepare_seconds`, `cost/reused_seconds`, `cost/epochs`, `cost/steps`, `cost/peak_memory_mb`."""
+    `cost/prepare_seconds`, `cost/reused_seconds`, `cost/epochs`, `cost/steps`, `cost/peak_memory_mb`.
+
+    A resumed fit counts the seconds up to its checkpoint, then its own from its first epoch (its repeated `prepare`
+    not counted twice; the work lost after the checkpoint not counted), and `cost/resumes`."""
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.memory = MemoryPeak()
         self.memory.start(pl_module.device)
         pl_module.reused_seconds = 0.0
-        self.start = time.perf_counter()
+        self.start, self.offset, self.peak_before = time.perf_counter(), 0.0, 0.0
 
     def seconds(self, trainer, pl_module) -> float:
         uncounted = sum(getattr(callback, "uncounted_seconds", 0.0) for callback in trainer.callbacks)
-        return time.perf_counter() - self.start - uncounted + pl_module.reused_seconds
+        return time.perf_counter() - self.start - uncounted + pl_module.reused_seconds + self.offset
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if self.resumed is not None:
+            self.offset = self.resumed["seconds"] - self.seconds(trainer, pl_module)
+            self.peak_before = self.resumed["peak_memory_mb"]
+            pl_module.cost.update(self.resumed["cost"])
+            pl_module.cost["cost/resumes"] = pl_module.cost.get("cost/resumes", 0.0) + 1
+            return
         pl_module.cost["cost/prepare_seconds"] = self.seconds(trainer, pl_module)
         pl_module.cost["cost/reused_seconds"] = pl_module.reused_seconds
 
@@ -99,18 +126,28 @@ class CostMeter(pl.Callback):
         pl_module.cost["cost/seconds"] = self.seconds(trainer, pl_module)
         pl_module.cost["cost/epochs"] = trainer.current_epoch
         pl_module.cost["cost/steps"] = trainer.global_step
-        pl_module.cost["cost/peak_memory_mb"] = self.memory.mib()
+        pl_module.cost["cost/peak_memory_mb"] = max(self.memory.mib(), self.peak_before)
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds(self.trainer, self.module), "peak_memory_mb": max(self.memory.mib(), self.peak_before),
+                "cost": dict(self.module.cost)}
 
 
-class StopCriterion(pl.Callback):
+class StopCriterion(Resumable):
     """Stop when the budget's target holds (`misclassify`: forget/acc = 0, seed 001 Algorithm 3; `relabel`:
     relabel/acc = 1), checked after every optimizer step or every epoch (`budget.stop_check`); stop as diverged
     when the training loss, the outputs the check sees or the final weights are not finite (no arg-max of
     non-finite outputs "misclassifies" anything). Sets the method's `stopped_at` and `diverged`."""
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        pl_module.stopped_at = None
-        pl_module.diverged = None
+        pl_module.stopped_at, pl_module.diverged = (self.resumed["stopped_at"], self.resumed["diverged"]) if self.resumed else (None, None)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if pl_module.stopped_at is not None or pl_module.diverged is not None:  # (resumed from the checkpoint of its last epoch)
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict:
+        return {"stopped_at": self.module.stopped_at, "diverged": self.module.diverged}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -143,7 +180,7 @@ class StopCriterion(pl.Callback):
         trainer.should_stop = True
 
 
-class Curves(pl.Callback):
+class Curves(Resumable):
     """Accuracy on forget / retain / test (and the scenario's `SCENARIO_CURVE_SPLITS`) after the method's
     `prepare` and before its first epoch (seed 003 §4's epoch 0, "right after masking"), then after every epoch, in the
     method's `curves` (`--evaluation.curves`); a method that trains no epoch gets its one point at the end. Its time is
@@ -153,10 +190,14 @@ class Curves(pl.Callback):
         self.uncounted_seconds = 0.0
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        pl_module.curves, self.uncounted_seconds = {}, 0.0
+        pl_module.curves, self.uncounted_seconds = copy.deepcopy(self.resumed["curves"]) if self.resumed else {}, 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.record(trainer, pl_module)
+        if self.resumed is None:
+            self.record(trainer, pl_module)
+
+    def state_dict(self) -> dict:
+        return {"curves": self.module.curves}
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.record(trainer, pl_module)
@@ -172,7 +213,7 @@ class Curves(pl.Callback):
         self.uncounted_seconds += time.perf_counter() - start
 
 
-class BestState(pl.Callback):
+class BestState(Resumable):
     """Keep the weights with the lowest (`mode="min"`) or highest (`"max"`) accuracy on `split` after every epoch
     (ties: the earliest, as `ModelCheckpoint`) in memory and restore them when training ends. An epoch after which
     the run diverged is never kept. Its evaluations are part of the method, so part of its cost."""
@@ -186,6 +227,15 @@ class BestState(pl.Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.history, self.best_epoch, self._state = [], None, None
+        if self.resumed:
+            self.history, self.best_epoch, self._state = list(self.resumed["history"]), self.resumed["best_epoch"], self.resumed["state"]
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(split=self.split, mode=self.mode)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history, "best_epoch": self.best_epoch, "state": self._state}
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if pl_module.diverged is not None:
@@ -238,3 +288,5 @@ class EpochOfTotal(pl.Callback):
         bar = getattr(trainer.progress_bar_callback, "train_progress_bar", None)  # (set by the bar's own hook, which runs first)
         if bar is not None and hasattr(bar, "set_description"):
             bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+

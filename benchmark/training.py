@@ -95,9 +95,10 @@ def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: U
     method.attach(model, view, pretrained, Evaluator(scenario.eval_split_names, scenario.info.num_classes, evaluation or Evaluation()))
 
 
-def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer) -> None:
+def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer, ckpt_path: str | None = None) -> None:
+    """`trainer.fit` for the method's epochs; from the Lightning checkpoint `ckpt_path` (weights only) when given."""
     trainer.fit_loop.max_epochs = method.num_epochs()
-    trainer.fit(method, datamodule=scenario)
+    trainer.fit(method, datamodule=scenario, ckpt_path=ckpt_path, weights_only=True)
 
 
 def check_world(trainer: pl.Trainer) -> None:

@@ -37,11 +37,13 @@ import torch
 import yaml
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
 from benchmark.callbacks import BN_SAMPLES, BatchNormMode, CostMeter, Curves, EpochOfTotal, StopCriterion
 from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.random_state import random_state, set_random_state
 from benchmark.core.registry import Registry
 from benchmark.core.validation import check_fields, checked
 from benchmark.metrics.evaluator import Evaluator
@@ -291,6 +293,10 @@ def describe_error(error: BaseException, path: Path | None) -> str:
     return text
 
 
+GENERATOR = "generator:"
+"""The checkpoint's key prefix of a method's own random generators."""
+
+
 class UnlearningMethod(pl.LightningModule):
     """The unlearning method: `--model NAME` picks one, `--model.help NAME` lists its settings.
 
@@ -420,6 +426,39 @@ class UnlearningMethod(pl.LightningModule):
             raise UnlearnBenchError(f"{type(self).__name__} trains on the request's new labels and needs a request with new labels "
                                     f"(e.g. RandomInstances relabel=True); request {self.data.request_hash[:16]} has none")
         self.prepare(self.data)
+        if self._resumed is not None:  # `prepare` saw the original and drew what it drew in the fit that wrote the checkpoint
+            weights, randomness = self._resumed
+            self.load_state_dict(weights)
+            if randomness["world_size"] != self.trainer.world_size:
+                raise UnlearnBenchError(f"the checkpoint was written by a fit of {randomness['world_size']} processes; resume it with as many "
+                                        f"(--trainer.num_nodes × --trainer.devices), not {self.trainer.world_size}")
+            state = randomness["state"]
+            state = {name: value[self.global_rank] for name, value in state.items()} if randomness["world_size"] > 1 else state
+            set_random_state({name: value for name, value in state.items() if not name.startswith(GENERATOR)})
+            for name, value in state.items():
+                if name.startswith(GENERATOR):
+                    getattr(self, name.removeprefix(GENERATOR)).set_state(value.cpu().clone())
+            self._resumed = None
+
+    _resumed: tuple[dict, dict] | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Every process's random generators go into the checkpoint (its epoch's last draws made), the method's own
+        (`torch.Generator` attributes, such as RL's label draws) included, so a fit resumed from it draws what the
+        uninterrupted fit drew (its next epoch's shuffle first)."""
+        state = random_state() | {GENERATOR + name: g.get_state() for name, g in vars(self).items() if isinstance(g, torch.Generator)}
+        if self.trainer.world_size > 1:  # (every process builds the checkpoint; rank 0 alone writes it)
+            state = {name: self.all_gather(value) for name, value in state.items()}
+        checkpoint["random_state"] = {"world_size": self.trainer.world_size, "state": state}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming a fit (`ckpt_path`): Lightning would load the checkpoint's weights before `on_fit_start`, so `prepare`
+        (masks, adversarial examples, importances: computed from the original) would see the partly unlearned model, and
+        modules `prepare` adds would be missing; `on_fit_start` loads them after `prepare` instead, and sets the random
+        generators last, just before the next epoch's loader is made. (`test` loads the weights as Lightning does.)"""
+        if self.trainer.state.fn == TrainerFn.FITTING and "random_state" in checkpoint:
+            self._resumed = checkpoint["state_dict"], checkpoint["random_state"]
+            checkpoint["state_dict"] = self.state_dict()
 
     def train_dataloader(self):
         return self.train_loader(self.data)

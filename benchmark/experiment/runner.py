@@ -6,6 +6,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from benchmark.audits.measures import model_measures, write_figures
 from benchmark.core.errors import UnlearnBenchError
@@ -273,13 +275,22 @@ def write_record(record: dict, path: Path, method: pl.LightningModule | None = N
 
 
 def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int = 0, trainer_kwargs: dict | None = None,
-        config: dict | None = None, results_dir: str | None = None, progress: bool = True, evaluation: Evaluation | None = None) -> dict:
-    """Fit `method` on `scenario` from the original model, evaluate every split, write and return the record."""
+        config: dict | None = None, results_dir: str | None = None, progress: bool = True, evaluation: Evaluation | None = None,
+        checkpoints: str | Path | None = None, callbacks: list[pl.Callback] | None = None) -> dict:
+    """Fit `method` on `scenario` from the original model, evaluate every split, write and return the record.
+
+    `checkpoints`: a folder where the fit keeps a Lightning checkpoint of its last finished epoch and, when one is
+    there, resumes from it (a run retried after its process died goes on from there, to the weights and measures of
+    an uninterrupted run); it is removed once the record is written."""
     attach(method, scenario, pretrained, evaluation, progress)
     pl.seed_everything(seed, verbose=False)
     writer = RecordWriter(pretrained, seed, config or {}, results_dir)
+    keeper = [ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)] if checkpoints else []  # (each epoch, atomically)
+    last = Path(checkpoints) / "last.ckpt" if checkpoints else None
     trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1,
-                            **(trainer_kwargs or {}), "callbacks": [writer]})
-    fit(method, scenario, trainer)
+                            **(trainer_kwargs or {}), "enable_checkpointing": bool(keeper), "callbacks": [writer, *keeper, *(callbacks or [])]})
+    fit(method, scenario, trainer, ckpt_path=str(last) if last is not None and last.exists() else None)
     run_test(method, scenario, trainer, verbose=False)  # the fitted weights (on SLURM, not an hpc_ckpt_*)
+    if checkpoints and trainer.is_global_zero:
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return writer.record

@@ -21,7 +21,9 @@ Every run is `runner.run` (fit, then evaluation, then the result record), as `cl
 measures find the Retrain run of the same request and seed: those runs start after it (`depends_on`).
 Executors: `local` runs one run after another in this process; `ray` runs each as a Ray task (`RAY_ADDRESS`, or a
 local instance with `workers` CPUs), `cpus_per_run` CPUs and `gpus_per_run` GPUs each (fractions allowed), retried
-`retries` times when it raises or its worker or node dies.
+`retries` times when it raises or its worker or node dies. A run keeps a checkpoint of its last finished epoch in
+`<folder>/checkpoints/<key>/` (removed once its record is written), so a retry, or the rerun of a killed sweep, goes
+on from there to the uninterrupted run's result (`runner.run(checkpoints=…)`); the attempt says `resumed`.
 """
 
 from __future__ import annotations
@@ -306,11 +308,14 @@ def make_original(config: dict, threads: int | None = None) -> None:
 def execute(config: dict, key: str, folder: str, records: str, note: dict, progress: bool = False, threads: int | None = None,
             *waits_for: Any) -> str:
     """One run of a sweep (the local executor's step and the Ray task): `runner.run` on the resolved config, each
-    attempt noted in `<folder>/results/<key>.json` before it starts and when it ends; returns the result record's path.
+    attempt noted in `<folder>/results/<key>.json` before it starts and when it ends, resumed from the checkpoint of the
+    last epoch an earlier attempt finished; returns the result record's path.
     `waits_for` are the results of the runs it waits for (Ray starts it after them)."""
     folder = Path(folder)
     state = read_state(folder, key) or {"key": key, "config": config, "attempts": []}
-    attempt = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), "pid": os.getpid(), "status": "running"}
+    checkpoints = folder / "checkpoints" / key
+    attempt = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), "pid": os.getpid(), "status": "running",
+               "resumed": (checkpoints / "last.ckpt").exists()}
     state["attempts"].append(attempt)
     state["status"] = "running"
     _write_state(folder, state)
@@ -323,7 +328,7 @@ def execute(config: dict, key: str, folder: str, records: str, note: dict, progr
         made = _parser().instantiate_classes(namespace)
         trainer = {k: v for k, v in resolved["trainer"].items() if k not in ("callbacks", "enable_progress_bar")}
         record = runner.run(made.model, made.data, made.pretrained, resolved["seed_everything"], trainer, {**resolved, "sweep": {"key": key}, **note},
-                            records, progress=progress, evaluation=made.evaluation)
+                            records, progress=progress, evaluation=made.evaluation, checkpoints=checkpoints)
     except BaseException as error:
         attempt.update(status="failed", error=f"{type(error).__name__}: {error}", ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         state["status"] = "failed"

@@ -5,8 +5,8 @@
 - **T**: `--runs` such runs (other seeds) as one sweep on a Ray instance of `--workers` CPUs, one thread per run
   (Ray started before the clock); the efficiency is `runs · t1 / (workers · T)` (target ≥ 0.8);
 - **killed**: one run whose process dies halfway through its epochs on its first try, retried by Ray: its wall time
-  over t1 (a retry starts from the original again: ≈ 1.5 at best; the target "≤ 1.2 t1" needs resuming the fit
-  from its last checkpoint, which the sweep's runs do not do yet).
+  over t1 (target ≤ 1.2); the retry resumes from the checkpoint of the last epoch the first try finished, so what
+  the death costs is a process start, the method's `prepare` again, and the unfinished epoch.
 
     python -m benchmark.perf.scale                       # 8 runs, 2 workers, 60 epochs
     python -m benchmark.perf.scale --runs 4 --epochs 10  # a quick look

@@ -65,18 +65,22 @@ def test_runs_wait_for_the_retrain_run_of_their_request_and_seed(tmp_path):
 
 
 def test_ray_retries_a_lost_run_a_rerun_runs_nothing_and_local_gives_the_same_records(tmp_path):
-    """S1: 2 methods × 2 seeds on Ray, one run's process dies on its first try → 4 records, 5 executions.
-    S2: the same command again → nothing runs, Ray is not started. S5: the local executor gives the same metrics."""
-    (tmp_path / "crash.py").write_text(CRASH_HALFWAY)  # (at epoch 0: on its first step)
+    """S1: 2 methods × 2 seeds on Ray, one run's process dies on its first try → 4 records, 5 executions; the retry
+    resumes from the epoch its first try finished. S2: the same command again → nothing runs, Ray is not started. S5:
+    the local executor gives the same metrics (its runs never die: the resumed run's equal the uninterrupted run's)."""
+    (tmp_path / "crash.py").write_text(CRASH_HALFWAY)  # (at epoch 1 of 2: on its first step)
     marker = tmp_path / "crashed"
+    crashing = {"budget": {"max_epochs": 2}, "marker": str(marker), "at": 1}
     path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH},
-                                          {"class_path": "crash.py:CrashHalfway", "init_args": {**ONE_EPOCH, "marker": str(marker), "at": 0}}], seeds=[0, 1])
+                                          {"class_path": "crash.py:CrashHalfway", "init_args": crashing}], seeds=[0, 1])
     on_ray = run_sweep(path, "ray", workers=2, cpus_per_run=1, folder=tmp_path / "ray", progress=False)
     assert marker.exists() and on_ray["failed"] == {} and on_ray["ran"] == 4 and len(on_ray["records"]) == 4
     sweep = load_sweep(path, tmp_path / "ray")
-    attempts = {run.label: [a["status"] for a in read_state(sweep.folder, run.key)["attempts"]] for run in sweep.runs}
+    attempts = {run.label: [(a["status"], a["resumed"]) for a in read_state(sweep.folder, run.key)["attempts"]] for run in sweep.runs}
     assert sum(map(len, attempts.values())) == 5
-    assert sorted(attempts.values()).count(["done"]) == 3 and ["running", "done"] in attempts.values()  # (the lost attempt never ended)
+    assert sorted(attempts.values()).count([("done", False)]) == 3
+    assert [("running", False), ("done", True)] in attempts.values()  # (the lost attempt never ended)
+    assert not (tmp_path / "ray" / "checkpoints").exists() or not any((tmp_path / "ray" / "checkpoints").iterdir())
     assert not ray.is_initialized()
 
     started = time.perf_counter()

@@ -1,0 +1,94 @@
+"""A fit whose process stopped resumes from the checkpoint of its last finished epoch (`runner.run(checkpoints=…)`,
+what a sweep's retried run does) and ends where the uninterrupted fit ends: the same weights, measures, curves, stop
+and cost counts.
+
+One method per mechanism a resumed fit must restore (`MECHANISMS`), to keep the suite short: every registered method
+that trains more than one epoch passed on 2026-12-03 (27 methods, 100 s on 2 cores); `UNLEARNBENCH_RESUME_ALL=1` runs
+them all."""
+
+from __future__ import annotations
+
+import os
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from benchmark.experiment.runner import run
+from benchmark.metrics.evaluator import Evaluation
+from benchmark.models.pretraining import Pretrained
+from datamodules.scenarios import RandomInstances, WholeClasses
+from methods import METHODS
+from methods.original import Original
+from methods.retrain import Retrain
+from tests.methods.test_methods import ARCH, SMALL
+
+EVALUATION = Evaluation(mia=False, curves=True)
+SHORT = {"budget": {"max_epochs": 3}}
+"""Epochs enough to stop after one and resume for two."""
+LONGER = {"Neutralized": {"neutralize_epochs": 1, "budget": {"max_epochs": 2}}, "UNSIR": {"noise_batch": 32, "budget": {"max_epochs": 2}},
+          "FewShotInversion": {**SMALL["FewShotInversion"], "scrub_epochs": 1, "budget": {"max_epochs": 2}}}
+"""Methods with phases: one epoch of each, so the resumed fit starts in a later phase."""
+CACHES = {"FewShotInversion"}
+"""Methods whose fit draws other random numbers when its cache is cold (FewShotInversion generating its set): the
+fits compared both read the cache."""
+
+
+class Stopped(Exception):
+    """The process "died"."""
+
+
+class StopAt(pl.Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise Stopped
+
+
+def settings(name: str) -> dict:
+    return LONGER.get(name) or {**SMALL.get(name, {}), **SHORT}
+
+
+def scenario_for(method):
+    if "relabel" in method.train_splits:
+        return RandomInstances(k=16, relabel=True)
+    return WholeClasses(classes=[4], **({"retain_per_class": 20} if method.data_access.retain == "request" else {}))
+
+
+MECHANISMS = {
+    "FineTune": "weights, the optimizer's momentum, the global generators (the shuffle)",
+    "NegGrad": "the stop criterion reached after the resume",
+    "Oracle": "the best-state choice's history and weights (BestState)",
+    "SalUn": "the saliency mask computed in `prepare` from the original; the method's own label generator (RL's)",
+    "SCRUB": "max / min passes, loaders remade every epoch",
+    "UNSIR": "phases: a fresh optimizer per phase, per-phase costs",
+    "BE": "a module `prepare` adds to the model (the extra neuron)",
+}
+TRAINING = [n for n in METHODS.names() if not METHODS.get(n).one_shot and not issubclass(METHODS.get(n), (Original, Retrain))]
+
+
+@pytest.mark.parametrize("name", TRAINING if os.environ.get("UNLEARNBENCH_RESUME_ALL") else list(MECHANISMS))
+def test_a_resumed_fit_ends_where_the_uninterrupted_fit_ends(name, tmp_path):
+    def fitted(folder: str, **options) -> dict:
+        method = METHODS.get(name)(**settings(name))
+        return run(method, scenario_for(method), Pretrained(arch=ARCH.get(name, "small_cnn")), results_dir=str(tmp_path / folder),
+                   progress=False, evaluation=EVALUATION, **options)
+
+    if name in CACHES:
+        fitted("cache")
+    try:
+        fitted("resumed", checkpoints=tmp_path / "checkpoints", callbacks=[StopAt(1)])
+        pytest.skip(f"{name} stopped after its first epoch")
+    except Stopped:
+        assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    uninterrupted = fitted("uninterrupted")
+    resumed = fitted("resumed", checkpoints=tmp_path / "checkpoints")
+    assert not (tmp_path / "checkpoints").exists()  # removed with the record written
+    assert resumed["metrics"] == uninterrupted["metrics"] and resumed["curves"] == uninterrupted["curves"]
+    assert (resumed["stopped_at"], resumed["diverged"]) == (uninterrupted["stopped_at"], uninterrupted["diverged"])
+    cost = {k: v for k, v in resumed["timings"].items() if not k.endswith(("seconds", "memory_mb"))}
+    assert cost == {**{k: v for k, v in uninterrupted["timings"].items() if not k.endswith(("seconds", "memory_mb"))}, "cost/resumes": 1.0}
+    weights, reference = (torch.load(r["weights"], weights_only=True)["state_dict"] for r in (resumed, uninterrupted))
+    assert weights.keys() == reference.keys() and all(torch.equal(weights[k], reference[k]) for k in reference)
