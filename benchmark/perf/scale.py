@@ -13,8 +13,8 @@
 
 Every run writes its records under a temporary folder; nothing of the user's is touched but the original's cache.
 
-Measured on 2 CPU cores (2026-12-03, idle): t1 18.8 s, 8 runs on 2 workers in 88.2 s (efficiency 0.85), a run killed
-halfway 1.54 t1.
+Measured on 2 CPU cores (2026-12-03, idle): t1 19.1 s, 8 runs on 2 workers in 90.6 s (efficiency 0.84), a run killed
+halfway 1.01 t1 (1.54 t1 before retries resumed from a checkpoint).
 """
 
 from __future__ import annotations
