@@ -83,5 +83,5 @@ class Adv(UnlearningMethod):
 
     def training_step(self, batch, batch_idx):
         loss = self.objective(batch)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

@@ -70,5 +70,5 @@ class Amnesiac(UnlearningMethod):
     def training_step(self, batch, batch_idx):
         x, y = batch[UNLEARN]
         loss = F.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

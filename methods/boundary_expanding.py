@@ -74,7 +74,7 @@ class BE(UnlearningMethod):
         x, _ = batch["forget"]
         shadow = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
         loss = F.cross_entropy(self.expanded_logits(x), shadow)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss
 
     def on_fit_end(self) -> None:

@@ -67,6 +67,6 @@ class BS(UnlearningMethod):
         x, y = batch["forget"]
         labels = neighbour_labels(self.original, x, y, self.bound, self.discretize)
         loss = F.cross_entropy(self.model(x), labels)
-        self.log("train/loss", loss)
-        self.log("train/relabelled", (labels != y).float().mean())
+        self.log_train("train/loss", loss)
+        self.log_train("train/relabelled", (labels != y).float().mean())
         return loss

@@ -393,5 +393,5 @@ class FewShotInversion(UnlearningMethod):
     def training_step(self, batch, batch_idx):
         x, targets, kinds = batch[self.phase]
         loss = rows_loss(self.model(x), targets, kinds, self.y_e)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

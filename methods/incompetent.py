@@ -106,5 +106,5 @@ class Incompetent(UnlearningMethod):
         with torch.no_grad():
             competent, incompetent = self.original.eval()(x), self.incompetent.eval()(x)
         loss = bad_teaching_loss(self.model(x), competent, incompetent, label == FORGET, self.temperature, self.reduction)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

@@ -175,5 +175,5 @@ class IntentionOracle(Retrain):
             return super().training_step(batch, batch_idx)
         x, targets, kinds = batch[UNION]
         loss = rows_loss(self.model(x), targets, kinds, self.y_e)
-        self.log("train/loss", loss, prog_bar=True)
+        self.log_train("train/loss", loss, prog_bar=True)
         return loss

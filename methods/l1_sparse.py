@@ -71,5 +71,5 @@ class L1Sparse(TrainsOnRetain):
         alpha = self.alpha_at(self.current_epoch)
         if alpha:
             loss = loss + alpha * l1_norm(self.model.parameters())
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

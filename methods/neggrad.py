@@ -32,5 +32,5 @@ class NegGrad(UnlearningMethod):
     def training_step(self, batch, batch_idx):
         x, y = batch[self.train_splits[0]]
         loss = unlearning_loss(self.model(x), y, self.goal)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

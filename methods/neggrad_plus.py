@@ -80,5 +80,5 @@ class NegGradPlus(UnlearningMethod):
         loss = neggrad_plus_loss(self.model(x_r), y_r, self.model(x_f), y_f, self.alpha)
         if self.l2_to_original > 0:
             loss = loss + self.alpha * self.l2_to_original * l2_to(self.model, self.original).to(loss.device)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

@@ -106,5 +106,5 @@ class Neutralized(UnlearningMethod):
             with torch.no_grad():
                 teacher = self.original.eval()(x) if self.distill_weight > 0 else None
             loss = distillation_loss(logits, teacher, y, self.distill_weight, self.temperature)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

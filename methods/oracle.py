@@ -57,5 +57,5 @@ class Oracle(UnlearningMethod):
     def training_step(self, batch, batch_idx):
         (x_r, y_r), (x_f, y_f) = batch["retain"], batch[self.split]
         loss = unlearning_loss(self.model(x_f), y_f, self.goal) + F.cross_entropy(self.model(x_r), y_r)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

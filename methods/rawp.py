@@ -90,5 +90,5 @@ class RAWP(UnlearningMethod):
                     p.copy_(w + v * (r / v.norm().clamp_min(1e-12)).clamp(max=1.0))
         optimizer.zero_grad()
         self.model.train()
-        self.log("train/loss", loss.detach())
+        self.log_train("train/loss", loss.detach())
         return loss.detach()

@@ -86,6 +86,6 @@ class RL(UnlearningMethod):
         if key == "forget":
             y = self.random_labels(len(y)).to(y.device)
         loss = F.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss
 

@@ -113,5 +113,5 @@ class SCRUB(UnlearningMethod):
             teacher = self.original.eval()(x)
         divergence = kl_t(student, teacher, self.temperature)
         loss = -divergence if step == MAX else self.gamma * F.cross_entropy(student, y) + self.alpha * divergence
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss

@@ -190,7 +190,7 @@ class UNSIR(UnlearningMethod):
     def training_step(self, batch, batch_idx):
         x, y = batch[self.phase]
         loss = F.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss)
+        self.log_train("train/loss", loss)
         return loss
 
     def steps_of(self, phase: str) -> int:
