@@ -328,14 +328,17 @@ class FewShotInversion(UnlearningMethod):
         device = next(self.original.parameters()).device
         if path.exists():
             saved = torch.load(path, weights_only=True)
-            g = ConditionalGenerator(**saved["generator_args"])
+            with torch.random.fork_rng(devices=[]):
+                g = ConditionalGenerator(**saved["generator_args"])  # (its initial weights, replaced: no draw from the global generator)
             g.load_state_dict(saved["generator"])
             fields = {**saved["filtration"], **{name: value.to(device) for name, value in saved["filtration_tensors"].items()}}
             generated = GeneratedSet(g.to(device).eval(), saved["x"], saved["conditions"], Filtration(**fields),
                                      saved["inversion_seconds"], saved["filtration_seconds"])
             self.reused_seconds += generated.inversion_seconds + generated.filtration_seconds
             return generated
-        generated = self.generated_set(data)
+        with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device], device_type=device.type):
+            generated = self.generated_set(data)  # (neither making the set nor reading it draws from the global generators:
+            # a fit that makes it goes on from the random numbers of one that reads it)
         g, f = generated.generator, generated.filtration
         tensors = {name: getattr(f, name).cpu() for name in ("kept", "x", "soft_labels", "kappa", "erase", "retain")}
         buffer = io.BytesIO()

@@ -29,9 +29,6 @@ SHORT = {"budget": {"max_epochs": 3}}
 LONGER = {"Neutralized": {"neutralize_epochs": 1, "budget": {"max_epochs": 2}}, "UNSIR": {"noise_batch": 32, "budget": {"max_epochs": 2}},
           "FewShotInversion": {**SMALL["FewShotInversion"], "scrub_epochs": 1, "budget": {"max_epochs": 2}}}
 """Methods with phases: one epoch of each, so the resumed fit starts in a later phase."""
-CACHES = {"FewShotInversion"}
-"""Methods whose fit draws other random numbers when its cache is cold (FewShotInversion generating its set): the
-fits compared both read the cache."""
 
 
 class Stopped(Exception):
@@ -76,8 +73,6 @@ def test_a_resumed_fit_ends_where_the_uninterrupted_fit_ends(name, tmp_path):
         return run(method, scenario_for(method), Pretrained(arch=ARCH.get(name, "small_cnn")), results_dir=str(tmp_path / folder),
                    progress=False, evaluation=EVALUATION, **options)
 
-    if name in CACHES:
-        fitted("cache")
     try:
         fitted("resumed", checkpoints=tmp_path / "checkpoints", callbacks=[StopAt(1)])
         pytest.skip(f"{name} stopped after its first epoch")

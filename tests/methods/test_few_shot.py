@@ -205,3 +205,15 @@ def test_without_batchnorm_the_bn_loss_is_switched_off_with_one_warning():
         first, again = method.settings_for(method.original), method.settings_for(method.original)
     assert len([w for w in caught if "FewShotInversion" in str(w.message)]) == 1
     assert first is again and first.w_bn == 0.0 and first.w_tar == 0.0
+
+
+def test_a_fit_that_makes_g_and_d_tilde_ends_where_one_that_reads_them_from_the_cache_ends(tmp_path):
+    """Making the set and reading it draw nothing from the global generators, so the fit goes on from the same random
+    numbers (they differed: the filtration's augmentations, D_e's loader, G's initial weights)."""
+    made_before = SHARED.get("made", 0)
+    records = [run(Shared(**{**SMALL, "seed": 777}), WholeClasses(classes=[Y_E]), BN, results_dir=str(tmp_path / str(i)), progress=False,
+                   evaluation=Evaluation(mia=False, curves=True)) for i in range(2)]
+    assert SHARED["made"] == made_before + 1  # (the first made it, the second read it)
+    assert records[0]["metrics"] == records[1]["metrics"] and records[0]["curves"] == records[1]["curves"]
+    weights = [torch.load(r["weights"], weights_only=True)["state_dict"] for r in records]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
