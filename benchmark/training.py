@@ -9,12 +9,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 from lightning.fabric.utilities.cloud_io import get_filesystem
 
 from benchmark.core.errors import UnlearnBenchError
+from benchmark.core.paths import exclusive
 from benchmark.metrics.evaluator import Evaluation, Evaluator
 from benchmark.metrics.mia import attack_classes, check_split_sizes
 from benchmark.models.pretraining import (
@@ -49,21 +51,28 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     full.setup()
     path = cache_path(pretrained, scenario.info.name, full.request.training_set_hash)
     if not path.exists():
-        recipe = pretrained.recipe_name(scenario.info.name)
-        if RECIPES.get(recipe).init is not None:  # its pretrained body first
-            dataset, source = init_source(pretrained, RECIPES.get(recipe))
-            obtain_original(NothingForgotten(dataset, eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers), source, progress)
-        print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
-        trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress,
-                          "default_root_dir": str(path.parent)}  # (on SLURM, Lightning resumes a fit from any hpc_ckpt_* there)
-        with torch.random.fork_rng():
-            pl.seed_everything(pretrained.seed, verbose=False)
-            trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
-            pretraining = Retrain()
-            attach_model(pretraining, model, full, pretrained, Evaluation(mia=False))  # trained, never evaluated here
-            fit(pretraining, full, trainer)
+        with exclusive(path.with_name(path.name + ".lock")):  # (the processes of one launch pretrain it once)
+            if not path.exists():
+                _pretrain(scenario, pretrained, full, model, path, progress)
     load_checkpoint(path, model)
     return model
+
+
+def _pretrain(scenario: UnlearningScenario, pretrained: Pretrained, full: NothingForgotten, model: torch.nn.Module, path: Path, progress: bool) -> None:
+    """Train the original `model` on the scenario's whole training set (`full`) by its recipe and cache it at `path`."""
+    recipe = pretrained.recipe_name(scenario.info.name)
+    if RECIPES.get(recipe).init is not None:  # its pretrained body first
+        dataset, source = init_source(pretrained, RECIPES.get(recipe))
+        obtain_original(NothingForgotten(dataset, eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers), source, progress)
+    print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
+    trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress,
+                      "default_root_dir": str(path.parent)}  # (on SLURM, Lightning resumes a fit from any hpc_ckpt_* there)
+    with torch.random.fork_rng():
+        pl.seed_everything(pretrained.seed, verbose=False)
+        trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
+        pretraining = Retrain()
+        attach_model(pretraining, model, full, pretrained, Evaluation(mia=False))  # trained, never evaluated here
+        fit(pretraining, full, trainer)
 
 
 def check_attacks(scenario: UnlearningScenario, evaluation: Evaluation | None) -> None:

@@ -3,6 +3,7 @@ from the source original's backbone with a fresh head."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -71,3 +72,23 @@ def test_ulira_shadows_of_a_finetuning_recipe_are_refused(finetune_recipe) -> No
     scenario = SimpleNamespace(info=load_dataset("digits").info)
     with pytest.raises(UnlearnBenchError, match="U-LiRA's shadow models train from scratch, and recipe digits_finetune fine-tunes"):
         trained_shadows("original", scenario, Pretrained("small_cnn", finetune_recipe), [0], torch.device("cpu"))
+
+
+def test_processes_started_together_pretrain_a_missing_original_once(tmp_path, monkeypatch, capfd) -> None:
+    """`torchrun` / `srun` start every process at once: the first pretrains the missing original, the others wait for it
+    and read it (one "pretraining" line, the same weights). Two threads here: the lock (`flock`) is per open file, so
+    they exclude each other as processes do."""
+    monkeypatch.setenv("UNLEARNBENCH_HOME", str(tmp_path))
+    models: list = [None, None]
+
+    def obtain(i: int) -> None:
+        models[i] = obtain_original(NothingForgotten("digits"), Pretrained("small_cnn", "smoke", 3), progress=False)
+
+    threads = [threading.Thread(target=obtain, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    assert capfd.readouterr().err.count("pretraining the original") == 1
+    first, second = (m.state_dict() for m in models)
+    assert all(torch.equal(first[k], second[k]) for k in first)
