@@ -13,7 +13,12 @@ same SGD settings, global batch 64 (32 a process) and `--epochs` epochs:
     python -m benchmark.perf.ddp --check true    # exit 1 when the ratio misses the target
 
 Measured on 2 CPU cores (2026-12-03, idle, narrow_cnn_bn, 1,293 D_r images): 10 epochs 1.62 s bare vs 2.16 s ours
-(0.75; another run 0.74), 30 epochs 4.76 s vs 7.32 s (0.65): not met, as for one process (`benchmark.perf.train`).
+(0.75; another run 0.74), 30 epochs 4.76 s vs 7.32 s (0.65): not met. After methods stopped calling Lightning's `log`
+when nothing reads it: 0.72 and 0.63 (10 epochs; runs here are ±0.1 apart). Where ours spends its training loop (py-spy,
+30 epochs, both processes): DDP's buffer broadcast before every forward 13 % (the bare loop pays it too), Lightning
+2.6's broadcast of a SIGTERM flag before every batch 8 % (`_TrainingEpochLoop._broadcast_sigterm_tensor`: a gloo
+collective and a host sync per step, not configurable), the loaders 5 %, the forward and backward ~50 %: with 32
+images a process per step, fixed per-step costs weigh; they shrink with the batch.
 """
 
 from __future__ import annotations
