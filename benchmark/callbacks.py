@@ -1,5 +1,5 @@
 """Lightning callbacks for the work every unlearning run shares: its cost, its stop criterion and divergence,
-its per-epoch curves, a best-state choice, BatchNorm's mode, and the random state a resumed fit continues from.
+its per-epoch curves, a best-state choice, and BatchNorm's mode; what of it a resumed fit takes back.
 
 `UnlearningMethod.configure_callbacks` attaches the shared ones to every fit; a method adds its own (Oracle:
 `BestState`). They write what they measure onto the method (`cost`, `stopped_at`, `diverged`, `curves`), where
@@ -288,5 +288,3 @@ class EpochOfTotal(pl.Callback):
         bar = getattr(trainer.progress_bar_callback, "train_progress_bar", None)  # (set by the bar's own hook, which runs first)
         if bar is not None and hasattr(bar, "set_description"):
             bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
-
-

@@ -425,13 +425,13 @@ class UnlearningMethod(pl.LightningModule):
         if "relabel" in missing:
             raise UnlearnBenchError(f"{type(self).__name__} trains on the request's new labels and needs a request with new labels "
                                     f"(e.g. RandomInstances relabel=True); request {self.data.request_hash[:16]} has none")
+        if self._resumed is not None and self._resumed[1]["world_size"] != self.trainer.world_size:
+            raise UnlearnBenchError(f"the checkpoint was written by a fit of {self._resumed[1]['world_size']} processes; resume it with as "
+                                    f"many (--trainer.num_nodes × --trainer.devices), not {self.trainer.world_size}")
         self.prepare(self.data)
         if self._resumed is not None:  # `prepare` saw the original and drew what it drew in the fit that wrote the checkpoint
             weights, randomness = self._resumed
             self.load_state_dict(weights)
-            if randomness["world_size"] != self.trainer.world_size:
-                raise UnlearnBenchError(f"the checkpoint was written by a fit of {randomness['world_size']} processes; resume it with as many "
-                                        f"(--trainer.num_nodes × --trainer.devices), not {self.trainer.world_size}")
             state = randomness["state"]
             state = {name: value[self.global_rank] for name, value in state.items()} if randomness["world_size"] > 1 else state
             set_random_state({name: value for name, value in state.items() if not name.startswith(GENERATOR)})

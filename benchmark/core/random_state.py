@@ -1,5 +1,5 @@
 """Every random generator a run draws from (torch, CUDA, numpy, Python), as tensors, so a Lightning checkpoint holding
-them loads with `weights_only=True`; a resumed fit sets them back (`UnlearningMethod.on_load_checkpoint`)."""
+them loads with `weights_only=True`; a resumed fit sets them back (`UnlearningMethod.on_fit_start`)."""
 
 from __future__ import annotations
 
