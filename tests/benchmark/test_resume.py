@@ -18,7 +18,7 @@ from benchmark.experiment.runner import run
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import RandomInstances, WholeClasses
-from methods import METHODS
+from methods import METHODS, NegGrad
 from methods.original import Original
 from methods.retrain import Retrain
 from tests.methods.test_methods import ARCH, SMALL
@@ -55,8 +55,7 @@ def scenario_for(method):
 
 
 MECHANISMS = {
-    "FineTune": "weights, the optimizer's momentum, the global generators (the shuffle)",
-    "NegGrad": "the stop criterion reached after the resume",
+    "NegGrad": "weights, the optimizer's momentum, the global generators (the shuffle)",
     "Oracle": "the best-state choice's history and weights (BestState)",
     "SalUn": "the saliency mask computed in `prepare` from the original; the method's own label generator (RL's)",
     "SCRUB": "max / min passes, loaders remade every epoch",
@@ -87,3 +86,24 @@ def test_a_resumed_fit_ends_where_the_uninterrupted_fit_ends(name, tmp_path):
     assert cost == {**{k: v for k, v in uninterrupted["timings"].items() if not k.endswith(("seconds", "memory_mb"))}, "cost/resumes": 1.0}
     weights, reference = (torch.load(r["weights"], weights_only=True)["state_dict"] for r in (resumed, uninterrupted))
     assert weights.keys() == reference.keys() and all(torch.equal(weights[k], reference[k]) for k in reference)
+
+
+class StopAtTest(pl.Callback):
+    def on_test_start(self, trainer, pl_module) -> None:
+        raise Stopped
+
+
+def test_a_run_that_stopped_early_and_died_in_its_evaluation_resumes_to_no_more_training(tmp_path):
+    """The checkpoint of the epoch where the stop criterion held: the resumed fit trains nothing more and the record is
+    the uninterrupted run's (the stop, the epochs, the measures)."""
+    def fitted(folder: str, **options) -> dict:
+        method = NegGrad(optimizer={"class_path": "torch.optim.SGD", "init_args": {"lr": 0.01, "momentum": 0.9}}, budget={"max_epochs": 100, "batch_size": 4})
+        return run(method, RandomInstances(k=8, seed=2), Pretrained(), results_dir=str(tmp_path / folder),
+                   progress=False, evaluation=Evaluation(mia=False), **options)
+
+    with pytest.raises(Stopped):
+        fitted("resumed", checkpoints=tmp_path / "checkpoints", callbacks=[StopAtTest()])
+    resumed, uninterrupted = fitted("resumed", checkpoints=tmp_path / "checkpoints"), fitted("uninterrupted")
+    assert uninterrupted["stopped_at"] is not None and uninterrupted["timings"]["cost/epochs"] < 100
+    assert resumed["stopped_at"] == uninterrupted["stopped_at"] and resumed["timings"]["cost/epochs"] == uninterrupted["timings"]["cost/epochs"]
+    assert resumed["metrics"] == uninterrupted["metrics"]
