@@ -396,6 +396,11 @@ def _run_ray(sweep: Sweep, pending: list[Run], workers: int | None, cpus: float,
         import ray
     except ImportError:
         raise UnlearnBenchError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    several = [run.label for run in pending if any(isinstance(v := run.config.get("trainer", {}).get(k), int) and v > 1 for k in ("devices", "num_nodes"))]
+    if several:
+        raise UnlearnBenchError(f"{several[0]}: a Ray task runs one process, and this run asks trainer.devices / num_nodes > 1 (Lightning would "
+                                "start the others by running the Ray worker's command again); run it with the local executor, or "
+                                "`cli.py fit` under torchrun / srun, or give it 1 device (a GPU per task: --gpus_per_run 1)")
     started_here = not ray.is_initialized()
     if started_here:
         address = os.environ.get("RAY_ADDRESS")
