@@ -327,6 +327,8 @@ def execute(config: dict, key: str, folder: str, records: str, note: dict, progr
         pl.seed_everything(resolved["seed_everything"], verbose=False)
         made = _parser().instantiate_classes(namespace)
         trainer = {k: v for k, v in resolved["trainer"].items() if k not in ("callbacks", "enable_progress_bar")}
+        if trainer.get("devices", "auto") == "auto":
+            trainer["devices"] = 1  # (one process: Lightning's "auto" is every GPU of the machine; on Ray, the task's)
         record = runner.run(made.model, made.data, made.pretrained, resolved["seed_everything"], trainer, {**resolved, "sweep": {"key": key}, **note},
                             records, progress=progress, evaluation=made.evaluation, checkpoints=checkpoints)
     except BaseException as error:
@@ -354,6 +356,11 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
         + (f", {sweep.duplicates} duplicate configs dropped" if sweep.duplicates else "")
         + (f"; {sweep.recorded} more recorded before, left out" if sweep.recorded else "") + f"); folder {sweep.folder}")
     failed: dict[str, str] = {}
+    several = [run.label for run in pending if any(isinstance(v := run.config.get("trainer", {}).get(k), int) and v > 1 for k in ("devices", "num_nodes"))]
+    if several and not plan:
+        raise UnlearnBenchError(f"{several[0]}: a sweep's run is one process, and this run asks trainer.devices / num_nodes > 1 (Lightning "
+                                "would start the others by running the sweep's command, or the Ray worker's, again); give it 1 device (a "
+                                "GPU per Ray task: --gpus_per_run 1), or run it as `cli.py fit` under torchrun / srun")
     if plan:
         for run in sweep.runs:
             state = sweep.state(run) or {}
@@ -396,11 +403,6 @@ def _run_ray(sweep: Sweep, pending: list[Run], workers: int | None, cpus: float,
         import ray
     except ImportError:
         raise UnlearnBenchError("--executor ray needs Ray: pip install -e '.[ray]'") from None
-    several = [run.label for run in pending if any(isinstance(v := run.config.get("trainer", {}).get(k), int) and v > 1 for k in ("devices", "num_nodes"))]
-    if several:
-        raise UnlearnBenchError(f"{several[0]}: a Ray task runs one process, and this run asks trainer.devices / num_nodes > 1 (Lightning would "
-                                "start the others by running the Ray worker's command again); run it with the local executor, or "
-                                "`cli.py fit` under torchrun / srun, or give it 1 device (a GPU per task: --gpus_per_run 1)")
     started_here = not ray.is_initialized()
     if started_here:
         address = os.environ.get("RAY_ADDRESS")

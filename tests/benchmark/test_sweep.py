@@ -140,10 +140,11 @@ def test_a_run_on_a_node_that_leaves_mid_sweep_is_retried_on_another(tmp_path):
         cluster.shutdown()
 
 
-def test_a_run_of_several_processes_is_refused_on_ray_in_one_line_before_ray_starts(tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_run_of_several_processes_is_refused_in_one_line_before_anything_runs(executor, tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"base": {**BASE, "trainer": {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}},
                                     "methods": [{"class_path": "FineTune", "init_args": ONE_EPOCH}]}))
-    with pytest.raises(UnlearnBenchError, match="a Ray task runs one process, and this run asks trainer.devices / num_nodes > 1") as error:
-        run_sweep(path, "ray", folder=tmp_path / "out", progress=False)
-    assert "\n" not in str(error.value) and not ray.is_initialized()
+    with pytest.raises(UnlearnBenchError, match="a sweep's run is one process, and this run asks trainer.devices / num_nodes > 1") as error:
+        run_sweep(path, executor, folder=tmp_path / "out", progress=False)
+    assert "\n" not in str(error.value) and not ray.is_initialized() and not (tmp_path / "out" / "results").exists()
