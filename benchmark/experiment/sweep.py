@@ -356,7 +356,7 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
         + (f", {sweep.duplicates} duplicate configs dropped" if sweep.duplicates else "")
         + (f"; {sweep.recorded} more recorded before, left out" if sweep.recorded else "") + f"); folder {sweep.folder}")
     failed: dict[str, str] = {}
-    several = [run.label for run in pending if any(isinstance(v := run.config.get("trainer", {}).get(k), int) and v > 1 for k in ("devices", "num_nodes"))]
+    several = [run.label for run in pending if any(_several(run.config.get("trainer", {}).get(k)) for k in ("devices", "num_nodes"))]
     if several and not plan:
         raise UnlearnBenchError(f"{several[0]}: a sweep's run is one process, and this run asks trainer.devices / num_nodes > 1 (Lightning "
                                 "would start the others by running the sweep's command, or the Ray worker's, again); give it 1 device (a "
@@ -372,6 +372,13 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
     records = [runner.load_record(Path(s["record"])).to_dict() for r in sweep.runs if sweep.done(r) and (s := sweep.state(r))]
     return {"sweep": sweep.name, "folder": str(sweep.folder), "runs": len(sweep.runs), "cached": len(sweep.runs) - len(pending),
             "ran": 0 if plan else len(pending) - len(failed), "failed": failed, "records": records}
+
+
+def _several(value: Any) -> bool:
+    """Whether a `trainer.devices` / `num_nodes` value asks for more than one (2, "2", "0,1", [0, 1], -1: every GPU)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()] if "," in value else int(value) if value.strip().lstrip("-").isdigit() else 1
+    return len(value) > 1 if isinstance(value, (list, tuple)) else isinstance(value, int) and (value > 1 or value == -1)
 
 
 def _run_local(sweep: Sweep, pending: list[Run], threads: int | None, retries: int, say, progress: bool) -> dict[str, str]:
