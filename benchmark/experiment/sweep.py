@@ -55,7 +55,7 @@ from benchmark.training import obtain_original
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
 from datamodules.scenarios import UnlearningScenario
-from methods import METHODS, UnlearningMethod
+from methods import UnlearningMethod
 from methods.base import ROOT, load_method
 
 PLACEMENT = {"trainer": ("devices", "num_nodes", "strategy", "logger", "enable_progress_bar", "callbacks", "default_root_dir"),
@@ -231,10 +231,8 @@ def _takes(class_path: str, path: str) -> bool:
     apply to every run): a model override applies to the methods that take it (Retrain takes no optimizer)."""
     if not path.startswith("model.init_args.") or len(path.split(".")) < 3:
         return True
-    if ".py:" in class_path:
+    if ":" in class_path or "." not in class_path:  # a method file or a registered name
         cls = load_method(class_path)[0]
-    elif "." not in class_path:
-        cls = METHODS.get(class_path)
     else:
         module, _, name = class_path.rpartition(".")
         cls = getattr(importlib.import_module(module), name, None)
