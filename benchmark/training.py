@@ -6,7 +6,9 @@ U-LiRA's shadow runs use it."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import exclusive
@@ -65,14 +68,28 @@ def _pretrain(scenario: UnlearningScenario, pretrained: Pretrained, full: Nothin
         dataset, source = init_source(pretrained, RECIPES.get(recipe))
         obtain_original(NothingForgotten(dataset, eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers), source, progress)
     print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
-    trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress,
-                      "default_root_dir": str(path.parent)}  # (on SLURM, Lightning resumes a fit from any hpc_ckpt_* there)
+    partial = path.with_suffix(".resume")  # (an interrupted pretraining goes on from its last finished epoch)
+    keeper, last = epoch_checkpoints(partial)
+    if last is not None:
+        print(f"resuming it from {last}", file=sys.stderr)
+    trainer_kwargs = {**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "enable_checkpointing": True,
+                      "callbacks": keeper, "default_root_dir": str(path.parent)}  # (on SLURM, Lightning resumes a fit from any hpc_ckpt_* there)
     with torch.random.fork_rng():
         pl.seed_everything(pretrained.seed, verbose=False)
         trainer = pl.Trainer(max_epochs=1, **trainer_kwargs)
         pretraining = Retrain()
         attach_model(pretraining, model, full, pretrained, Evaluation(mia=False))  # trained, never evaluated here
-        fit(pretraining, full, trainer)
+        fit(pretraining, full, trainer, ckpt_path=last)
+    shutil.rmtree(partial, ignore_errors=True)
+
+
+def epoch_checkpoints(folder: str | Path | None) -> tuple[list[pl.Callback], str | None]:
+    """What makes a fit resumable in `folder`: a `ModelCheckpoint` that keeps the last finished epoch there (each
+    epoch, atomically) and the checkpoint to resume from when one is there (else None); no folder, neither."""
+    if folder is None:
+        return [], None
+    last = Path(folder) / "last.ckpt"
+    return [ModelCheckpoint(dirpath=folder, filename="last", enable_version_counter=False)], str(last) if last.exists() else None
 
 
 def check_attacks(scenario: UnlearningScenario, evaluation: Evaluation | None) -> None:
@@ -107,7 +124,9 @@ def attach_model(method: pl.LightningModule, model: torch.nn.Module, scenario: U
 def fit(method: pl.LightningModule, scenario: UnlearningScenario, trainer: pl.Trainer, ckpt_path: str | None = None) -> None:
     """`trainer.fit` for the method's epochs; from the Lightning checkpoint `ckpt_path` (weights only) when given."""
     trainer.fit_loop.max_epochs = method.num_epochs()
-    trainer.fit(method, datamodule=scenario, ckpt_path=ckpt_path, weights_only=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # (the last epoch to resume from)
+        trainer.fit(method, datamodule=scenario, ckpt_path=ckpt_path, weights_only=True)
 
 
 def check_world(trainer: pl.Trainer) -> None:

@@ -1,6 +1,7 @@
 """Where UnlearnBench keeps what it produces: `$UNLEARNBENCH_HOME`, by default `./runs`."""
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ def home() -> Path:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `path` whole or not at all: an interrupted run never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # (a writer's own: threads write too)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

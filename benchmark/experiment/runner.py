@@ -16,7 +16,6 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from benchmark.audits.measures import model_measures, write_figures
 from benchmark.core.errors import UnlearnBenchError
@@ -36,6 +35,7 @@ from benchmark.training import (  # noqa: F401 (the pipeline's first steps)
     TRAINER_DEFAULTS,
     attach,
     attach_model,
+    epoch_checkpoints,
     fit,
     obtain_original,
     run_test,
@@ -285,11 +285,10 @@ def run(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int 
     attach(method, scenario, pretrained, evaluation, progress)
     pl.seed_everything(seed, verbose=False)
     writer = RecordWriter(pretrained, seed, config or {}, results_dir)
-    keeper = [ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False)] if checkpoints else []  # (each epoch, atomically)
-    last = Path(checkpoints) / "last.ckpt" if checkpoints else None
+    keeper, last = epoch_checkpoints(checkpoints)
     trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "auto", "devices": 1, "enable_progress_bar": progress, "max_epochs": 1,
                             **(trainer_kwargs or {}), "enable_checkpointing": bool(keeper), "callbacks": [writer, *keeper, *(callbacks or [])]})
-    fit(method, scenario, trainer, ckpt_path=str(last) if last is not None and last.exists() else None)
+    fit(method, scenario, trainer, ckpt_path=last)
     run_test(method, scenario, trainer, verbose=False)  # the fitted weights (on SLURM, not an hpc_ckpt_*)
     if checkpoints and trainer.is_global_zero:
         shutil.rmtree(checkpoints, ignore_errors=True)

@@ -46,6 +46,19 @@ def narrow_resnet18(*, num_classes: int, in_chans: int, image_size: int) -> tupl
 
     One CPU concession: the 3×3 stem has stride 2 (28×28 → 14×14 into the first stage; no max-pool), which makes a
     training step 4.7× cheaper than the CIFAR stem's stride 1 (0.16 vs 0.76 s per batch of 128 on one thread)."""
-    model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes=0, in_chans=in_chans, channels=NARROW_CHANNELS,
-                   stem_type="deep", stem_width=NARROW_CHANNELS[0] // 2)  # (a deep stem's width sets the first stage's input: 16)
-    return _cifar_stem(model, in_chans, NARROW_CHANNELS[0], stride=2), model.num_features
+    return _strided_resnet18(in_chans, NARROW_CHANNELS)
+
+
+@register_model("half_resnet18")
+def half_resnet18(*, num_classes: int, in_chans: int, image_size: int) -> tuple[nn.Module, int]:
+    """`narrow_resnet18` at twice its width, half ResNet-18's (32-64-128-256 channels, 2.8 M parameters), 256-d
+    features: the capacity to fit Fashion-MNIST's training set to ≥ 99 % under the paper's augmentation and weight
+    decay, which the quarter width does not (94.5 % train after `fashion_mnist_sgd`). 0.37 s per batch of 128 on one
+    thread (`narrow_resnet18`: 0.13 s)."""
+    return _strided_resnet18(in_chans, tuple(2 * c for c in NARROW_CHANNELS))
+
+
+def _strided_resnet18(in_chans: int, channels: tuple[int, ...]) -> tuple[nn.Module, int]:
+    model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes=0, in_chans=in_chans, channels=channels,
+                   stem_type="deep", stem_width=channels[0] // 2)  # (a deep stem's width sets the first stage's input)
+    return _cifar_stem(model, in_chans, channels[0], stride=2), model.num_features

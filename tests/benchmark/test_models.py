@@ -44,12 +44,13 @@ def test_cifar_resnet_stem(name: str) -> None:
     assert isinstance(backbone.maxpool, nn.Identity)
 
 
-def test_narrow_resnet18_is_resnet18_at_a_quarter_width_with_a_stride_2_stem() -> None:
-    backbone = _build("narrow_resnet18", 1, 28).backbone
+@pytest.mark.parametrize("name, width", [("narrow_resnet18", 16), ("half_resnet18", 32)])
+def test_strided_resnet18s_are_resnet18_at_a_fraction_of_its_width_with_a_stride_2_stem(name: str, width: int) -> None:
+    backbone = _build(name, 1, 28).backbone
     assert backbone.conv1.stride == (2, 2) and isinstance(backbone.maxpool, nn.Identity)
     assert [len(stage) for stage in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4)] == [2, 2, 2, 2]
-    assert [stage[-1].conv2.out_channels for stage in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4)] == [16, 32, 64, 128]
-    assert backbone(torch.rand(2, 1, 28, 28)).shape == (2, 128)
+    assert [stage[-1].conv2.out_channels for stage in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4)] == [width, 2 * width, 4 * width, 8 * width]
+    assert backbone(torch.rand(2, 1, 28, 28)).shape == (2, 8 * width)
 
 
 def test_narrow_allcnn_is_allcnn_at_a_quarter_width() -> None:

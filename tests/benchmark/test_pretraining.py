@@ -14,6 +14,7 @@ from benchmark.models.pretraining import RECIPES, Pretrained, build_model, cache
 from benchmark.training import obtain_original
 from datamodules.datasets import load_dataset
 from datamodules.scenarios import NothingForgotten, WholeClasses
+from methods.retrain import Retrain
 
 
 @pytest.fixture
@@ -92,3 +93,36 @@ def test_processes_started_together_pretrain_a_missing_original_once(tmp_path, m
     assert capfd.readouterr().err.count("pretraining the original") == 1
     first, second = (m.state_dict() for m in models)
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_an_interrupted_pretraining_resumes_from_its_last_epoch_to_the_uninterrupted_weights(tmp_path, monkeypatch, capfd) -> None:
+    """A pretraining whose process died (here: at the start of its second of three epochs) goes on from the checkpoint
+    of its last finished epoch, kept beside the cache file, and ends with the weights of an uninterrupted one; the
+    checkpoint folder is removed once the original is cached."""
+    monkeypatch.setitem(RECIPES._items, "digits_three", replace(RECIPES.get("smoke"), epochs=3))
+    pretrained = Pretrained("small_cnn", "digits_three", 0)
+
+    def original(home: str):
+        monkeypatch.setenv("UNLEARNBENCH_HOME", str(tmp_path / home))
+        return obtain_original(NothingForgotten("digits"), pretrained, progress=False)
+
+    class Died(Exception):
+        pass
+
+    epochs: list[int] = []
+
+    def die_at_epoch_1(self) -> None:
+        epochs.append(self.trainer.current_epoch)
+        if epochs == [0, 1]:
+            raise Died
+
+    monkeypatch.setattr(Retrain, "on_train_epoch_start", die_at_epoch_1, raising=False)
+    with pytest.raises(Died):
+        original("resumed")
+    assert list((tmp_path / "resumed").rglob("*.resume/last.ckpt"))
+    resumed = original("resumed").state_dict()
+    assert epochs == [0, 1, 1, 2]  # (the second process trained epochs 1 and 2 only)
+    assert "resuming it from" in capfd.readouterr().err
+    assert not list((tmp_path / "resumed").rglob("*.resume"))
+    uninterrupted = original("uninterrupted").state_dict()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
