@@ -51,6 +51,7 @@ from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import atomic_write_bytes, home
 from benchmark.core.validation import with_value
 from benchmark.experiment import runner
+from benchmark.experiment.plan import duration, estimate
 from benchmark.training import obtain_original
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
@@ -359,17 +360,22 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
         raise UnlearnBenchError(f"{several[0]}: a sweep's run is one process, and this run asks trainer.devices / num_nodes > 1 (Lightning "
                                 "would start the others by running the sweep's command, or the Ray worker's, again); give it 1 device (a "
                                 "GPU per Ray task: --gpus_per_run 1), or run it as `cli.py fit` under torchrun / srun")
+    estimated = None
     if plan:
+        estimated = estimate([(run.key, made.model, made.data, made.pretrained, made.evaluation) for run in pending
+                              for made in [_parser().instantiate_classes(resolve(run.config, run.label)[0])]])
         for run in sweep.runs:
             state = sweep.state(run) or {}
-            print(f"{run.key}  {'done' if sweep.done(run) else state.get('status', 'to run'):8s} {run.label}")
+            took = estimated.seconds.get(run.key)
+            print(f"{run.key}  {'done' if sweep.done(run) else state.get('status', 'to run'):8s} {'~' + duration(took) if took is not None else '':>8s}  {run.label}")
+        print(estimated.summary())
     elif pending and executor == "local":
         failed = _run_local(sweep, pending, cpus_per_run, retries, say, progress)
     elif pending:
         failed = _run_ray(sweep, pending, workers, cpus_per_run or 1, gpus_per_run, retries, say)
     records = [runner.load_record(Path(s["record"])).to_dict() for r in sweep.runs if sweep.done(r) and (s := sweep.state(r))]
     return {"sweep": sweep.name, "folder": str(sweep.folder), "runs": len(sweep.runs), "cached": len(sweep.runs) - len(pending),
-            "ran": 0 if plan else len(pending) - len(failed), "failed": failed, "records": records}
+            "ran": 0 if plan else len(pending) - len(failed), "failed": failed, "records": records, "estimate": estimated}
 
 
 def _several(value: Any) -> bool:
