@@ -29,7 +29,7 @@ from datamodules.access import FORGET_ONLY, DataView
 from datamodules.datasets.augment import AUGMENTATIONS
 from methods.base import UnlearningMethod, register_method
 from methods.blocks.filtration import Filtration, filtrate
-from methods.blocks.inversion import NORM_LAYERS, ConditionalGenerator, InversionSettings, invert, running_statistics
+from methods.blocks.inversion import NORM_LAYERS, ConditionalGenerator, InversionSettings, invert
 from methods.blocks.objectives import negative_learning_loss, untrained_targets
 
 Intention = Literal["std", "unt", "neg", "cor"]
@@ -273,20 +273,20 @@ class FewShotInversion(UnlearningMethod):
         return x, labels[0]
 
     def settings_for(self, model: nn.Module) -> InversionSettings:
-        """`inversion` with ℓ_bn off for an f_o without BatchNorm and ℓ_tar off for one without normalisation layers
-        (worked out, and warned about, once per model: the cache key and the inversion both ask)."""
+        """`inversion` for f_o = `model`: ℓ_bn's weight decided (`InversionSettings.for_model`: off without BatchNorm
+        unless asked, which is an error) and ℓ_tar off, with a warning, for one without normalisation layers (worked
+        out once per model: the cache key and the inversion both ask)."""
         if self._settings is not None and self._settings[0] is model:
             return self._settings[1]
-        changes = {}
-        if self.inversion.w_bn > 0 and not running_statistics(model):
-            changes["w_bn"] = 0.0
-        if self.inversion.w_tar > 0 and not any(isinstance(m, NORM_LAYERS) for m in model.modules()):
-            changes["w_tar"] = 0.0
-        if changes:
-            warnings.warn(f"FewShotInversion: {type(model).__name__} {getattr(model, 'arch', '')} has no "
-                          f"{'BatchNorm' if 'w_tar' not in changes else 'normalisation'} layers; "
-                          f"{' and '.join('ℓ_' + k[2:] for k in changes)} switched off (seed 004 §4.1, App. A)", stacklevel=2)
-        self._settings = (model, dataclasses.replace(self.inversion, **changes))
+        settings = self.inversion
+        if settings.w_tar > 0 and not any(isinstance(m, NORM_LAYERS) for m in model.modules()):
+            warnings.warn(f"FewShotInversion: {type(model).__name__} {getattr(model, 'arch', '')} has no normalisation layers; ℓ_tar "
+                          "switched off (seed 004 App. A)", stacklevel=2)
+            settings = dataclasses.replace(settings, w_tar=0.0)
+        try:
+            self._settings = (model, settings.for_model(model))
+        except UnlearnBenchError as error:
+            raise UnlearnBenchError(f"FewShotInversion: {error}") from None
         return self._settings[1]
 
     # ---- §4.1 and §4.2: the hook a cache of G and D̃ wraps ----

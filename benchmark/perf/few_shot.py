@@ -224,7 +224,7 @@ def main(datasets: list[str] = ["fashion_mnist", "digits"], arch: str = "narrow_
             outcome["ours"] = invert(model, settings, d_e=given, y_e=y_e, transforms=transforms, generator=torch.Generator().manual_seed(seed))
 
         def bare() -> None:
-            outcome["bare"] = bare_inversion(model, settings, given, y_e, seed)
+            outcome["bare"] = bare_inversion(model, settings.for_model(model), given, y_e, seed)
 
         runs = alternate({"ours": ours, "bare": bare}, repeats, now)
         t_ours, t_bare = statistics.median(runs["ours"]), statistics.median(runs["bare"])

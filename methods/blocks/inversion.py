@@ -20,7 +20,7 @@ import contextlib
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -256,16 +256,22 @@ class FeatureHooks:
         self.close()
 
 
+BN_WEIGHT = 0.1
+"""ℓ_bn's weight when the classifier has BatchNorm and `InversionSettings.w_bn` is not given."""
+
+
 @dataclass(frozen=True)
 class InversionSettings:
     """The generator's training (§4.1): Adam on w_tv ℓ_tv + w_div ℓ_div + w_ent ℓ_ent + w_aug ℓ_aug + w_tar ℓ_tar +
     w_bn ℓ_bn. The paper gives none of these numbers; the defaults are assumptions: unit weights for the losses
     of order one (ℓ_ent, ℓ_div, ℓ_aug, ℓ_tar); w_tv = 1e-3 since ℓ_tv sums over an image's pixels (≈ 250 for a
-    28×28 noise image, ≈ 1000 at 32×32×3); w_bn = 0.1 since ℓ_bn sums squared differences over every BN channel
-    of every layer; DCGAN's Adam (lr 1e-3 here, betas (0.5, 0.999)); KegNet's z_dim 64; 2000 steps of 128.
+    28×28 noise image, ≈ 1000 at 32×32×3); w_bn = 0.1 (`BN_WEIGHT`) since ℓ_bn sums squared differences over every
+    BN channel of every layer; DCGAN's Adam (lr 1e-3 here, betas (0.5, 0.999)); KegNet's z_dim 64; 2000 steps of 128.
 
     Args:
-        w_tv, w_div, w_ent, w_aug, w_tar, w_bn: the loss weights (0 switches a loss off; w_bn > 0 needs BatchNorm).
+        w_tv, w_div, w_ent, w_aug, w_tar, w_bn: the loss weights (0 switches a loss off). w_bn None (the default):
+            `BN_WEIGHT` for a classifier with BatchNorm's running statistics, 0 for one without (§4.1: ℓ_bn is
+            "available only when the classifier includes BN layers"); a number > 0 asks ℓ_bn and needs them.
         steps: Adam steps of the generator.
         batch_size: generated images per step (at least 2).
         z_dim: the noise dimension of G.
@@ -284,7 +290,7 @@ class InversionSettings:
     w_ent: NonNegativeFloat = 1.0
     w_aug: NonNegativeFloat = 1.0
     w_tar: NonNegativeFloat = 1.0
-    w_bn: NonNegativeFloat = 0.1
+    w_bn: NonNegativeFloat | None = None
     steps: PositiveInt = 2000
     batch_size: PositiveInt = 128
     z_dim: PositiveInt = 64
@@ -300,10 +306,23 @@ class InversionSettings:
         if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
             raise UnlearnBenchError(f"inversion.betas = {self.betas!r} is not allowed; two numbers ≥ 0 and < 1")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if not any((self.w_tv, self.w_div, self.w_ent, self.w_aug, self.w_tar, self.w_bn)):
+        if not any((self.w_tv, self.w_div, self.w_ent, self.w_aug, self.w_tar, self.w_bn is None or self.w_bn)):
             raise UnlearnBenchError("inversion: every loss weight is 0; give at least one a positive weight")
         if self.batch_size < 2:
             raise UnlearnBenchError(f"inversion.batch_size = {self.batch_size} is not allowed; at least 2 (y⁺ and a class)")
+
+    def for_model(self, model: nn.Module) -> InversionSettings:
+        """These settings for the classifier `model`: w_bn decided (None: `BN_WEIGHT` with BatchNorm's running statistics,
+        0 without); UnlearnBenchError when w_bn > 0 was given for a model without them, or no loss is left."""
+        running = bool(running_statistics(model))
+        if self.w_bn is not None and self.w_bn > 0 and not running:
+            raise UnlearnBenchError(f"ℓ_bn (w_bn = {self.w_bn}) needs BatchNorm layers with running statistics; {type(model).__name__} "
+                                    f"{getattr(model, 'arch', '')} has none (set w_bn to 0, or leave it unset: on only with BatchNorm)")
+        resolved = replace(self, w_bn=(BN_WEIGHT if running else 0.0) if self.w_bn is None else self.w_bn)
+        if not any((resolved.w_tv, resolved.w_div, resolved.w_ent, resolved.w_aug, resolved.w_tar, resolved.w_bn)):
+            raise UnlearnBenchError(f"inversion: every loss weight is 0 for {type(model).__name__}, which has no BatchNorm for ℓ_bn; "
+                                    "give another loss a positive weight")
+        return resolved
 
 
 @contextlib.contextmanager
@@ -332,16 +351,14 @@ def invert(model: nn.Module, settings: InversionSettings = InversionSettings(), 
     `progress` prints ten such lines to stderr. UnlearnBenchError when a loss is asked that the model cannot give
     (ℓ_bn without BatchNorm, ℓ_tar without normalisation layers, ℓ_div without a linear head) or when the total
     loss becomes non-finite."""
-    s = settings
     parameter = next(model.parameters(), None)
     if parameter is None:
         raise UnlearnBenchError(f"{type(model).__name__} has no parameters to invert")
     device, dtype = parameter.device, parameter.dtype
     if d_e.ndim != 4 or len(d_e) == 0 or d_e.shape[-1] != d_e.shape[-2]:
         raise UnlearnBenchError(f"D_e must be a non-empty batch of square images [n, C, H, H]; got shape {tuple(d_e.shape)}")
+    s = settings.for_model(model)
     running = running_statistics(model)
-    if s.w_bn > 0 and not running:
-        raise UnlearnBenchError(f"ℓ_bn (w_bn = {s.w_bn}) needs BatchNorm layers with running statistics; {type(model).__name__} has none (set w_bn = 0)")
     d_e = d_e.to(device=device, dtype=dtype)
     flags = {p: p.requires_grad for p in model.parameters()}
     try:

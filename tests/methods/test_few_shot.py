@@ -207,6 +207,21 @@ def test_without_batchnorm_the_bn_loss_is_switched_off_with_one_warning():
     assert first is again and first.w_bn == 0.0 and first.w_tar == 0.0
 
 
+def test_the_bn_loss_asked_on_a_model_without_batchnorm_is_refused_in_one_line():
+    """Table 6's LayerNorm original: ℓ_bn unset is off (and ℓ_tar hooks the LayerNorms, no warning); a w_bn > 0 given
+    for it cannot be honoured and is refused, naming the setting."""
+    for w_bn, outcome in ((None, 0.0), (0.0, 0.0), (0.5, "error")):
+        method = FewShotInversion(**{**SMALL, "inversion": {**SMALL["inversion"], "w_bn": w_bn}})
+        attach(method, WholeClasses(classes=[Y_E]), Pretrained("narrow_cnn_ln"), progress=False)
+        if outcome == "error":
+            with pytest.raises(UnlearnBenchError, match=r"^FewShotInversion: ℓ_bn \(w_bn = 0.5\) needs BatchNorm .* has none \(set w_bn to 0") as error:
+                method.settings_for(method.original)
+            assert "\n" not in str(error.value)
+        else:
+            settings = method.settings_for(method.original)
+            assert settings.w_bn == outcome and settings.w_tar == SMALL["inversion"].get("w_tar", 1.0)
+
+
 def test_a_fit_that_makes_g_and_d_tilde_ends_where_one_that_reads_them_from_the_cache_ends(tmp_path):
     """Making the set and reading it draw nothing from the global generators, so the fit goes on from the same random
     numbers (they differed: the filtration's augmentations, D_e's loader, G's initial weights)."""

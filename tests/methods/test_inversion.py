@@ -215,13 +215,14 @@ def test_invert_errors_are_one_line():
     d_e = d_e.nan_to_num()
     group_norm = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.GroupNorm(1, 4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
     with pytest.raises(UnlearnBenchError, match=r"^ℓ_bn \(w_bn = 0.1\) needs BatchNorm") as error:
-        invert(group_norm, InversionSettings(steps=2, batch_size=8, z_dim=8, width=8), d_e=d_e, y_e=1, transforms=[])
+        invert(group_norm, InversionSettings(steps=2, batch_size=8, z_dim=8, width=8, w_bn=0.1), d_e=d_e, y_e=1, transforms=[])
     assert "\n" not in str(error.value)
-    # without ℓ_bn, ℓ_tar runs on the GroupNorm's input (Table 6's models without BatchNorm)
-    history: list[dict[str, float]] = []
-    invert(group_norm, InversionSettings(steps=2, batch_size=8, z_dim=8, width=8, w_bn=0.0), d_e=d_e, y_e=1, transforms=[],
-           on_step=lambda step, losses: history.append(losses))
-    assert history[-1]["tar"] > 0
+    # ℓ_bn unset is off without BatchNorm; ℓ_tar runs on the GroupNorm's input (Table 6's models without BatchNorm)
+    for w_bn in (0.0, None):
+        history: list[dict[str, float]] = []
+        invert(group_norm, InversionSettings(steps=2, batch_size=8, z_dim=8, width=8, w_bn=w_bn), d_e=d_e, y_e=1, transforms=[],
+               on_step=lambda step, losses: history.append(losses))
+        assert history[-1]["tar"] > 0 and history[-1].get("bn", 0.0) == 0.0
 
 
 def test_settings_are_checked():

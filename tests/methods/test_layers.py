@@ -11,6 +11,7 @@ from methods.blocks.layers import backbone_blocks, frozen_roots, last_blocks
 
 LAST = {
     "narrow_resnet18": (4, ["backbone.layer4"]),
+    "half_resnet18": (4, ["backbone.layer4"]),
     "small_cnn": (5, ["backbone.11"]),  # its FC-256
     "narrow_cnn_bn": (3, ["backbone.7", "backbone.8"]),  # the FC-256 with its BatchNorm1d
     "narrow_allcnn": (8, ["backbone.21", "backbone.22"]),  # the 1×1 conv with its BatchNorm
