@@ -368,7 +368,8 @@ def run_sweep(path: str | Path | Sweep, executor: Literal["local", "ray"] = "loc
             state = sweep.state(run) or {}
             took = estimated.seconds.get(run.key)
             print(f"{run.key}  {'done' if sweep.done(run) else state.get('status', 'to run'):8s} {'~' + duration(took) if took is not None else '':>8s}  {run.label}")
-        print(estimated.summary())
+        if pending:
+            print(estimated.summary())
     elif pending and executor == "local":
         failed = _run_local(sweep, pending, cpus_per_run, retries, say, progress)
     elif pending:
