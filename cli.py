@@ -169,7 +169,8 @@ class UnlearnCLI(LightningCLI):
         """`test` evaluates the original (or `--pretrained.checkpoint`), or the model a previous `fit` of the method saved."""
         self._attach()
         if self.model.num_epochs() > 0 or self.model.one_shot:
-            runner.load_unlearned(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self._setting("results_dir"))
+            runner.load_unlearned(self.model, self.datamodule, self._pretrained(), self._setting("seed_everything"), self._setting("results_dir"),
+                                  self.trainer)
 
     def test(self, model: UnlearningMethod, datamodule: UnlearningScenario, ckpt_path: str | None = None, **test_kwargs) -> None:
         """The `test` subcommand's `trainer.test`: of the weights `before_test` loaded (on SLURM, not an hpc_ckpt_*), or `--ckpt_path`."""

@@ -30,10 +30,13 @@ def finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def run_identity(method: str, hparams: Mapping[str, Any], pretrained: Mapping[str, Any] | None = None) -> str:
+def run_identity(method: str, hparams: Mapping[str, Any], pretrained: Mapping[str, Any] | None = None,
+                 numerics: Mapping[str, Any] | None = None) -> str:
     """What made a run's weights, as 8 hex digits of the SHA-256 of canonical JSON: the method, its resolved
-    hyperparameters and (for a record's file name) the original model (`OriginalModel`'s fields)."""
-    content = {"method": method, "hparams": hparams, **({"pretrained": pretrained} if pretrained is not None else {})}
+    hyperparameters, (for a record's file name) the original model (`OriginalModel`'s fields) and the trainer's
+    settings that change what the fit computes (`ResultRecord.numerics`; none: Lightning's defaults)."""
+    content = {"method": method, "hparams": hparams, **({"pretrained": pretrained} if pretrained is not None else {}),
+               **({"numerics": dict(numerics)} if numerics else {})}
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]
 
 
@@ -114,6 +117,10 @@ class ResultRecord:
     """The method's resolved hyperparameters, its base settings (`optimizer`, `budget`, `batchnorm`) included."""
     evaluation: dict[str, Any] | None = None
     """What the evaluation measured and how (`Evaluation`'s fields, e.g. `mia_samples`: None = the attacks' published rows)."""
+    numerics: dict[str, Any] | None = None
+    """The trainer's settings that change what the fit computes where they are not Lightning's defaults (`precision`,
+    `accumulate_grad_batches`, `gradient_clip_val` / `_algorithm`, `limit_train_batches`, `max_steps`); None: all
+    defaults. Part of the run's identity (`run_identity`), so a bf16 run never overwrites the fp32 one."""
     figures: list[str] | None = None
     """The PNGs written beside the record (absent from the file when None, as are `weights` and `path`)."""
     weights: str | None = None
@@ -133,7 +140,7 @@ class ResultRecord:
                       "hardware": Hardware(**data["hardware"])})
 
 
-OPTIONAL = ("hparams", "evaluation", "figures", "weights", "path")
+OPTIONAL = ("hparams", "evaluation", "numerics", "figures", "weights", "path")
 
 
 def _object(properties: dict[str, dict], optional: tuple[str, ...] = ()) -> dict:
@@ -169,6 +176,7 @@ RECORD_SCHEMA: dict = {
         "created": _STRING,
         "hparams": {"type": "object"},
         "evaluation": {"type": ["object", "null"]},
+        "numerics": {"type": "object"},
         "figures": {"type": "array", "items": _STRING},
         "weights": _STRING,
         "path": _STRING,

@@ -157,6 +157,23 @@ def hardware(trainer: pl.Trainer) -> dict:
             "cluster_environment": type(environment).__name__ if environment is not None else None}
 
 
+NUMERICS = {"precision": "32-true", "accumulate_grad_batches": 1, "gradient_clip_val": None, "gradient_clip_algorithm": "norm",
+            "limit_train_batches": 1.0, "max_steps": -1}
+"""The trainer's settings that change what a fit computes, with Lightning's defaults (`ResultRecord.numerics`)."""
+
+
+def numerics(trainer: pl.Trainer | None) -> dict:
+    """`trainer`'s `NUMERICS` settings that are not the defaults, as Lightning resolved them ("bf16" → "bf16-mixed");
+    the clipping algorithm only with a clipping value."""
+    if trainer is None:
+        return {}
+    values = {key: getattr(trainer, key) for key in NUMERICS}
+    values["gradient_clip_algorithm"] = getattr(values["gradient_clip_algorithm"], "value", values["gradient_clip_algorithm"])
+    if values["gradient_clip_val"] is None:
+        values["gradient_clip_algorithm"] = NUMERICS["gradient_clip_algorithm"]
+    return {key: value for key, value in values.items() if value != NUMERICS[key]}
+
+
 def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, trainer: pl.Trainer, config: dict, eval_seconds: float) -> dict:
     return {
         "method": type(method).__name__,
@@ -177,6 +194,7 @@ def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "hparams": dict(method.hparams),
         "evaluation": asdict(method.evaluation) if getattr(method, "evaluation", None) is not None else None,
+        **({"numerics": chosen} if (chosen := numerics(trainer)) else {}),
     }
 
 
@@ -186,14 +204,16 @@ def original_of(pretrained: Pretrained, dataset: str) -> dict:
 
 
 def record_path(record: dict, results_dir: str | None = None) -> Path:
-    identity = run_identity(record["method"], record.get("hparams", {}), record["pretrained"])
+    identity = run_identity(record["method"], record.get("hparams", {}), record["pretrained"], record.get("numerics"))
     return run_path(record["method"], record["dataset"], record["request"]["hash"], record["seed"], identity, results_dir)
 
 
-def method_run_path(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, results_dir: str | None = None) -> Path:
-    """Where the record of `method` (its hyperparameters as they are now) from `pretrained` on `scenario` goes."""
+def method_run_path(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, results_dir: str | None = None,
+                    trainer: pl.Trainer | None = None) -> Path:
+    """Where the record of `method` (its hyperparameters as they are now) from `pretrained` on `scenario` goes, fitted by
+    `trainer` (None: with Lightning's default `NUMERICS`)."""
     name = type(method).__name__
-    identity = run_identity(name, dict(method.hparams), original_of(pretrained, scenario.info.name))
+    identity = run_identity(name, dict(method.hparams), original_of(pretrained, scenario.info.name), numerics(trainer))
     return run_path(name, scenario.info.name, scenario.request.hash, seed, identity, results_dir)
 
 
@@ -227,19 +247,20 @@ def latest_run(method: str, dataset: str, request_hash: str, seed: int, arch: st
     return next((p for p in runs_of(method, dataset, request_hash, seed, results_dir) if load_record(p).pretrained.arch == arch), None)
 
 
-def load_unlearned(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, results_dir: str | None = None) -> Path:
+def load_unlearned(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, results_dir: str | None = None,
+                   trainer: pl.Trainer | None = None) -> Path:
     """Put the weights a previous `fit` of this method — same hyperparameters, original, request and seed — saved into
     `method.model`, and that fit's cost, stop, divergence and curves into `method` (they describe how the model was
     made, so the test's record keeps them); return the record's path. A fit of another configuration is refused,
     naming what differs."""
     name = type(method).__name__
-    path = method_run_path(method, scenario, pretrained, seed, results_dir)
+    path = method_run_path(method, scenario, pretrained, seed, results_dir, trainer)
     if not path.with_suffix(".pt").exists():
         others = [p for p in runs_of(name, scenario.info.name, scenario.request.hash, seed, results_dir) if p.with_suffix(".pt").exists()]
         if others:
             fitted = load_record(others[0])
-            differ = differences({"hparams": fitted.hparams or {}, "pretrained": asdict(fitted.pretrained)},
-                                 {"hparams": dict(method.hparams), "pretrained": original_of(pretrained, scenario.info.name)})
+            differ = differences({"hparams": fitted.hparams or {}, "pretrained": asdict(fitted.pretrained), "trainer": fitted.numerics or {}},
+                                 {"hparams": dict(method.hparams), "pretrained": original_of(pretrained, scenario.info.name), "trainer": numerics(trainer)})
             raise UnlearnBenchError(f"the {name} model fitted for request {scenario.request.hash[:16]} and seed {seed} ({others[0]}) was made with "
                                     f"another configuration ({'; '.join(differ) or 'unknown differences'}); give the fit's arguments, or fit this one")
         raise UnlearnBenchError(f"no unlearned {name} model for request {scenario.request.hash[:16]} and seed {seed} at {path.with_suffix('.pt')}; "

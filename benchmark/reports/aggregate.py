@@ -133,8 +133,8 @@ def aggregate(records: Iterable[ResultRecord | Mapping], gap_metrics: Sequence[s
         is None); `gap` is NaN without any paired run and whenever a paired run's value is None.
         `avg_gap_std` is the sample std over paired runs of the per-run mean gap over `gap_metrics`.
 
-    A method whose records in one setting hold several configurations (resolved hyperparameters, or an original
-    given as a checkpoint file) gets a row per configuration, labelled `Method [8 hex digits]` (`core.record.run_identity`).
+    A method whose records in one setting hold several configurations (resolved hyperparameters, an original given as
+    a checkpoint file, or the trainer's `numerics`: fp32 and bf16) gets a row per configuration, labelled `Method [8 hex digits]` (`core.record.run_identity`).
 
     Raises:
         AggregateError: two records of one group have the same run key (the same run twice).
@@ -144,7 +144,7 @@ def aggregate(records: Iterable[ResultRecord | Mapping], gap_metrics: Sequence[s
     for record in map(as_layout, records):
         checkpoint = (record.get("pretrained") or {}).get("checkpoint")
         given = None if "step" in (record.get("scenario") or {}) else checkpoint  # (a continual step starts from the last step's weights)
-        identity = run_identity(record["method"], record.get("hparams") or {}, {"checkpoint": given} if given else None)
+        identity = run_identity(record["method"], record.get("hparams") or {}, {"checkpoint": given} if given else None, record.get("numerics"))
         configurations.setdefault((*_context(record), record["method"]), set()).add(identity)
         groups.setdefault((*_context(record), record["method"], identity), []).append(record)
     groups = {(*context, method if len(configurations[(*context, method)]) == 1 else f"{method} [{identity}]"): members

@@ -12,7 +12,7 @@ import pytest
 import datamodules
 import methods
 from benchmark.core.errors import UnlearnBenchError
-from benchmark.core.record import OPTIONAL, RECORD_SCHEMA, ResultRecord, dump_record, load_record, read_records, schema_error
+from benchmark.core.record import OPTIONAL, RECORD_SCHEMA, ResultRecord, dump_record, load_record, read_records, run_identity, schema_error
 from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained
@@ -28,12 +28,23 @@ def written(tmp_path_factory) -> list[dict]:
     dump_record(retrain, runner.record_path(retrain.to_dict(), results))
     neggrad = runner.run(methods.NegGrad(budget={"max_epochs": 2, "stop": "none"}), datamodules.scenarios.RandomInstances(k=16), Pretrained(), results_dir=results,
                          progress=False, evaluation=Evaluation(mia=False, curves=True, figures=True))
-    return [original, neggrad]
+    bf16 = runner.run(methods.NegGrad(budget={"max_epochs": 2, "stop": "none"}), datamodules.scenarios.RandomInstances(k=16), Pretrained(), results_dir=results,
+                      progress=False, evaluation=Evaluation(mia=False), trainer_kwargs={"precision": "bf16-mixed"})
+    return [original, neggrad, bf16]
 
 
 def test_the_records_cover_the_optional_fields(written):
     assert "cost/speedup_vs_retrain" in written[1]["timings"] and written[1]["figures"] and written[1]["curves"]
     assert all(record["weights"] and record["path"] for record in written)
+
+
+def test_a_fit_in_other_numerics_is_another_record_and_one_in_lightnings_defaults_keeps_its_file_name(written):
+    """fp32 and bf16 fits of one configuration never overwrite each other; records of default numerics keep the
+    file names they had before numerics joined the run's identity."""
+    fp32, bf16 = written[1], written[2]
+    assert bf16["numerics"] == {"precision": "bf16-mixed"} and "numerics" not in fp32
+    assert bf16["path"] != fp32["path"] and load_record(fp32["path"]).method == "NegGrad"
+    assert fp32["path"].endswith(f"NegGrad-{run_identity('NegGrad', fp32['hparams'], fp32['pretrained'])}-seed0.json")
 
 
 def test_a_real_record_round_trips_byte_for_byte(written, tmp_path):
