@@ -191,11 +191,12 @@ def method_of(entry: dict, leaderboard: Path = LEADERBOARD) -> tuple[type, dict]
     return load_method(f"{path}:{source['class']}")
 
 
-def compare_runs(claimed: dict, recomputed: dict, tolerance: float) -> list[str]:
-    """The differences beyond `tolerance` between a claimed run and a recomputed one (`cost/*` not compared)."""
-    problems = []
+def compare_runs(claimed: dict, recomputed: dict, tolerance: float, names: tuple[str, str] = ("claimed", "recomputed")) -> list[str]:
+    """The differences beyond `tolerance` between a claimed run and a recomputed one (`cost/*` not compared), each
+    value named by `names`."""
+    problems, (first, second) = [], names
     if (claimed.get("diverged") is None) != (recomputed.get("diverged") is None):
-        problems.append(f"seed {claimed['seed']} diverged: claimed {claimed.get('diverged')}, recomputed {recomputed.get('diverged')}")
+        problems.append(f"seed {claimed['seed']} diverged: {first} {claimed.get('diverged')}, {second} {recomputed.get('diverged')}")
     for name, value in claimed["metrics"].items():
         if name.startswith("cost/"):
             continue
@@ -203,7 +204,7 @@ def compare_runs(claimed: dict, recomputed: dict, tolerance: float) -> list[str]
         if value is None and again is None:
             continue
         if value is None or again is None or not math.isfinite(again) or abs(value - again) > tolerance:
-            problems.append(f"seed {claimed['seed']} {name}: claimed {value}, recomputed {again}")
+            problems.append(f"seed {claimed['seed']} {name}: {first} {value}, {second} {again}")
     return problems
 
 

@@ -60,7 +60,7 @@ def compare(tracks: list[str] | None = None, methods: list[str] | None = None, p
                 fp32, other = records["32-true"]["metrics"], records[precision]["metrics"]
                 moved = {k: abs(v - other[k]) for k, v in fp32.items() if not k.startswith("cost/") and v is not None and other.get(k) is not None}
                 worst = max(moved, key=moved.get) if moved else "-"
-                beyond += [f"{track.name} {name}: {p}" for p in compare_runs(records["32-true"], records[precision], track.tolerance)]
+                beyond += [f"{track.name} {name}: {p}" for p in compare_runs(records["32-true"], records[precision], track.tolerance, ("fp32", precision))]
                 rows.append([track.name, name, str(run_seed), f"{moved.get(worst, math.nan):.4f}", worst,
                              *(f"{other[k] - fp32[k]:+.4f}" if None not in (other[k], fp32[k]) else f"{fp32[k]} / {other[k]}"
                                for k in ("forget/acc", "retain/acc", "test/acc")), f"{track.tolerance:g}",
