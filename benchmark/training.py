@@ -49,13 +49,16 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
     if pretrained.checkpoint:
         load_checkpoint(pretrained.checkpoint, model)
         return model
-    full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root,
-                            eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers, request_dir=scenario.request_dir)
-    full.setup()
-    path = cache_path(pretrained, scenario.info.name, full.request.training_set_hash)
+    path = cache_path(pretrained, scenario.info.name, scenario.request.original_training_set_hash)
     if not path.exists():
         with exclusive(path.with_name(path.name + ".lock")):  # (the processes of one launch pretrain it once)
             if not path.exists():
+                full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root,
+                                        eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers, request_dir=scenario.request_dir)
+                full.setup()
+                if full.request.training_set_hash != scenario.request.original_training_set_hash:
+                    raise UnlearnBenchError(f"the original's training set of {scenario.info.name} hashes to {full.request.training_set_hash[:16]}…, "
+                                            f"its request says {scenario.request.original_training_set_hash[:16]}…")
                 _pretrain(scenario, pretrained, full, model, path, progress)
     load_checkpoint(path, model)
     return model

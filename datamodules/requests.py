@@ -75,6 +75,12 @@ class ForgetRequest:
         return content_hash({"dataset": self.dataset, "num_train": self.num_train, "forget_indices": sorted(self.forget_indices),
                              "corruption": asdict(self.corruption)})
 
+    @property
+    def original_training_set_hash(self) -> str:
+        """The `training_set_hash` of the original model's training set: this request's data, corrupted as it says,
+        with nothing forgotten (what `NothingForgotten` of the same dataset and corruption requests)."""
+        return ForgetRequest(self.dataset, self.num_train, (), corruption=self.corruption).training_set_hash
+
     def chunks(self) -> list[tuple[int, ...]]:
         """The stream's requests in order of arrival: consecutive runs of `scenario["k_cl"]` forget indices
         (the whole request as one chunk when it is not a stream)."""

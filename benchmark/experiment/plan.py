@@ -26,7 +26,7 @@ import torch
 
 from benchmark.models.pretraining import RECIPES, Pretrained, build_model, cache_path
 from datamodules.datasets import DatasetInfo
-from datamodules.scenarios import NothingForgotten, UnlearningScenario
+from datamodules.scenarios import UnlearningScenario
 from methods.retrain import Retrain
 
 
@@ -72,10 +72,9 @@ def run_work(method, scenario: UnlearningScenario, pretrained: Pretrained, evalu
     relearn = evaluation.relearn_cap * evaluation.relearn_samples if evaluation.relearn else 0
     pretrain, original = 0, ""
     if not pretrained.checkpoint:
-        full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root)
-        full.setup()
-        original = str(cache_path(pretrained, info.name, full.request.training_set_hash))
-        pretrain = _recipe_images(pretrained, info, full.request.training_set_hash, len(full.splits["retain"]))
+        training_set = scenario.request.original_training_set_hash
+        original = str(cache_path(pretrained, info.name, training_set))
+        pretrain = _recipe_images(pretrained, info, training_set, scenario.request.num_train)
     return Work(train, evaluate, pretrain, relearn, original)
 
 
