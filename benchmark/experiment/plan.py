@@ -5,16 +5,16 @@ The work of a run, in images (a model of it, not a count: method-specific extra 
 - training: the method's epochs × the images of one epoch, which is its `train_splits` cycled to the longest
   (Lightning's `max_size_cycle`, the base loader); Retrain and other recipe-trained methods: the recipe's epochs over
   their retain set (nothing when cached);
-- evaluation: one forward pass over every split; U-LiRA: its 2·shadows + 1 shadow originals trained by the recipe (once per request, counted per run) and the
-  method run on `ulira_shadows` of them;
+- evaluation: one forward pass over every split; U-LiRA: its 2·shadows + 1 shadow originals trained by the recipe
+  (once per request, counted per run) and the method run on `ulira_shadows` of them;
 - pretraining the original, once per original, when it is neither cached nor a committed checkpoint;
 - relearning, apart, as an upper bound: `relearn_cap` epochs of `relearn_samples` images.
 Left out: what a method computes besides its epochs (ADV's PGD, a mask's gradients, an inversion), the membership
 attacks' classifiers and per-step overheads, which dominate tiny models (digits), not the large ones a plan is for.
 
 Throughput is measured here, on the device a run would get (a GPU when there is one): training steps (forward,
-backward, SGD) and forward passes of the run's architecture on random images of its dataset's shape, at its batch
-size, after warm-up steps. A cluster's estimate is the same command run on one of its nodes.
+backward, SGD) and forward passes of the run's architecture on random images of its dataset's shape, in batches of
+its pretraining recipe's size, after warm-up steps. A cluster's estimate is the same command run on one of its nodes.
 """
 
 from __future__ import annotations
