@@ -142,7 +142,8 @@ class FewShotInversion(UnlearningMethod):
        trained against f_o with ℓ_tv + ℓ_div + ℓ_ent + ℓ_aug (Φ = `augmentations`) + ℓ_tar (y⁺ against D_e) + ℓ_bn
        (`inversion`). ℓ_bn is used only when f_o has BatchNorm (§4.1: "available only when the classifier includes
        BN layers"; Table 3, App. D.2), ℓ_tar only when it has normalisation layers (App. A: "only batch normalization
-       layers are selected"; the block hooks those): an f_o without them gets those weights set to 0, with a warning.
+       layers are selected"; the block hooks those): without BatchNorm, ℓ_bn unset (`w_bn` null) is off and a w_bn > 0
+       is refused; without normalisation layers, ℓ_tar is set to 0 with a warning.
     2. Filtration (§4.2, `methods.blocks.filtration.filtrate`): `samples_per_condition` samples of G for each of the
        K + 1 conditions; D̃ keeps those with H(f_o(x̃)) < `t_ent` and stable under Φ, labelled by f_o's softmax (soft
        labels); D̃_e = {κ(x, D_e) < t_f} (RBF MMD in f_o's penultimate features; t_f by Kneedle unless `t_f` is
