@@ -419,8 +419,9 @@ def _run_ray(sweep: Sweep, pending: list[Run], workers: int | None, cpus: float,
     if started_here:
         address = os.environ.get("RAY_ADDRESS")
         env = {k: os.environ[k] for k in ("UNLEARNBENCH_HOME", "OMP_NUM_THREADS") if k in os.environ}
-        ray.init(address=address, num_cpus=None if address else (workers or os.cpu_count()), include_dashboard=False,
-                 log_to_driver=False, runtime_env={"env_vars": env}, logging_level="WARNING")
+        ray.init(address=address or "local", num_cpus=None if address else (workers or os.cpu_count()), include_dashboard=False,
+                 log_to_driver=False, runtime_env={"env_vars": env}, logging_level="WARNING")  # ("local": a new instance, even
+        # when this machine runs a Ray cluster, which Ray would otherwise join and then refuse num_cpus; seen)
     options = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": retries, "retry_exceptions": True}
     task, original = ray.remote(**options)(execute), ray.remote(**options)(make_original)
     originals = {run.original: original.remote(run.config, int(cpus) or 1) for run in reversed(pending)}
