@@ -149,14 +149,13 @@ class Estimate:
 
     def summary(self) -> str:
         devices = sorted({rate.device for rate in self.rates.values()})
-        lines = [f"estimate: {self.work.train:,} images trained, {self.work.evaluate:,} evaluated"
-                 + (f", {self.work.pretrain:,} to pretrain {self.originals} original{'s' * (self.originals > 1)}" if self.originals else "")
-                 + f": {duration(3600 * self.hours)}"
-                 + (f" (and at most {duration(self.relearn_seconds)} more of relearning: {self.work.relearn:,} images)" if self.work.relearn else "")
-                 + f" on {', '.join(devices) or 'this machine'} (measured throughput, images/s:"
-                 + "; ".join(f" {arch} on {dataset} train {rate.train:,.0f}, eval {rate.evaluate:,.0f}" for (arch, dataset), rate in sorted(self.rates.items()))
-                 + ")"]
-        return "\n".join(lines)
+        return (f"estimate: {self.work.train:,} images trained, {self.work.evaluate:,} evaluated"
+                + (f", {self.work.pretrain:,} to pretrain {self.originals} original{'s' * (self.originals > 1)}" if self.originals else "")
+                + f": {duration(sum(self.seconds.values()))}"
+                + (f" (and at most {duration(self.relearn_seconds)} more of relearning: {self.work.relearn:,} images)" if self.work.relearn else "")
+                + f" on {', '.join(devices) or 'this machine'} (measured throughput, images/s:"
+                + "; ".join(f" {arch} on {dataset} train {rate.train:,.0f}, eval {rate.evaluate:,.0f}" for (arch, dataset), rate in sorted(self.rates.items()))
+                + ")")
 
 
 def estimate(runs: list[tuple[str, object, UnlearningScenario, Pretrained, object]]) -> Estimate:
@@ -170,11 +169,12 @@ def estimate(runs: list[tuple[str, object, UnlearningScenario, Pretrained, objec
         info = scenario.info
         if (pretrained.arch, info.name) not in rates:
             rates[pretrained.arch, info.name] = measure_throughput(pretrained.arch, info, RECIPES.get(pretrained.recipe_name(info.name)).batch_size)
+        rate = rates[pretrained.arch, info.name]
         first = bool(work.pretrain) and work.original not in originals
         if first:
             originals.add(work.original)
-        seconds[key] = rates[pretrained.arch, info.name].seconds(work, pretrain=first)
-        relearn_seconds += rates[pretrained.arch, info.name].relearn_seconds(work)
+        seconds[key] = rate.seconds(work, pretrain=first)
+        relearn_seconds += rate.relearn_seconds(work)
         train, evaluate, pretrain, relearn = train + work.train, evaluate + work.evaluate, pretrain + (work.pretrain if first else 0), relearn + work.relearn
     return Estimate(seconds, relearn_seconds, Work(train, evaluate, pretrain, relearn), len(originals), rates)
 
