@@ -45,7 +45,9 @@ def narrow_resnet18(*, num_classes: int, in_chans: int, image_size: int) -> tupl
     blocks) at a quarter of the width (16-32-64-128 channels, 0.7 M parameters), 128-d features.
 
     One CPU concession: the 3×3 stem has stride 2 (28×28 → 14×14 into the first stage; no max-pool), which makes a
-    training step 4.7× cheaper than the CIFAR stem's stride 1 (0.16 vs 0.76 s per batch of 128 on one thread)."""
+    training step 4.7× cheaper than the CIFAR stem's stride 1 (0.16 vs 0.76 s per batch of 128 on one thread).
+    Measured fit on Fashion-MNIST: 94.49 % train / 92.77 % test after `fashion_mnist_sgd` (30 epochs), 96.20 / 94.14 %
+    after `fashion_mnist_sgd_long` (100)."""
     return _strided_resnet18(in_chans, NARROW_CHANNELS)
 
 

@@ -83,7 +83,8 @@ RECIPES.register("fashion_mnist_sgd")(Recipe(epochs=30, batch_size=128, optimize
 30 epochs, for the paper-like original `narrow_resnet18`: an original that is not saturated on its training images."""
 RECIPES.register("fashion_mnist_sgd_long")(Recipe(epochs=100, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4, augment="crop_flip"))
 """`fashion_mnist_sgd_long`: `fashion_mnist_sgd` in 100 epochs instead of 30, toward the paper's fit (99.6 % train on
-CIFAR-10, from a 200-epoch schedule); `narrow_resnet18` fits 94.5 % train in 30 epochs."""
+CIFAR-10, from a 200-epoch schedule). Measured with `narrow_resnet18` (2026-12-04): 96.20 % train, 94.14 % test, against
+94.49 / 92.77 % in 30 epochs."""
 RECIPES.register("fashion_mnist_unsir")(Recipe(epochs=40, batch_size=256, optimizer="adam", lr=0.01, weight_decay=1e-4, clip_value=0.1))
 """`fashion_mnist_unsir`: seed 002's original, from scratch to convergence as the authors' notebook trains it (40 epochs,
 Adam lr 0.01, weight decay 1e-4, gradients clipped by value at 0.1, batch 256, no augmentation), except for the
