@@ -5,7 +5,7 @@ Seed 000 Table 1: rows BEFORE / ORACLE / NEGGRAD / RAWP / ADV / ADV+IMP, column 
 groups D_f / D_r / D_test; the relabeling table (seed 001 Table 3) adds CORRECT and relabels instead of
 misclassifying (its ORACLE row, seed 001 Table 7's, trains towards the new labels on D_f and on D_r). `instancewise_table1_batchnorm` runs Table 1 at k ∈ {16, 64} by BatchNorm mode (issue 16), reading
 Table 1's train-mode runs back from its records; `instancewise_table1_authors` runs NEGGRAD / ADV / ADV+IMP with the
-authors' code's protocol instead of the paper's; `instancewise_table1_random_start` ADV from a random start (issue 16). The CIFAR / ImageNet settings are the configs in `configs/papers/`; the suites here are their CPU
+authors' code's protocol instead of the paper's; `instancewise_table1_random_start` ADV from a random start, `instancewise_table1_eps` ADV by attack budget ε (issue 16). The CIFAR / ImageNet settings are the configs in `configs/papers/`; the suites here are their CPU
 variants on Fashion-MNIST (`--dataset digits` gives a quick check of the same grid).
 """
 
@@ -70,6 +70,24 @@ SUITES.register("instancewise_table1_random_start")(Suite(
         Row("ADV (random start)", "Adv", {"attack": {"eps": 4.0, "random_start": True}}),
     ),
     companion_metrics=("rt/epochs", "cost/adversarial_distinct", "mia/svm_asr", "cost/seconds"),
+))
+SUITES.register("instancewise_table1_eps")(Suite(
+    title="Seed 000 (AAAI) Table 1, CPU variant, by ADV's attack budget ε: the authors' run script's 4.0, 1.0 (the "
+          "smallest of 0.4 / 1 / 2 / 4 at which every example of D̄_f reaches its target on the Fashion-MNIST "
+          "originals), the paper's 0.4",
+    dataset="fashion_mnist",
+    ks=(4, 16),
+    records="instancewise_table1",
+    rows=(
+        Row("BEFORE", "Original"),
+        Row("NEGGRAD", "NegGrad"),
+        Row("ADV", "Adv", ADV_EPS),
+        Row("ADV (ε 1.0)", "Adv", {"attack": {"eps": 1.0}}),
+        Row("ADV (ε 0.4, paper)", "Adv"),
+        Row("ADV+IMP", "AdvImp", ADV_EPS),
+        Row("ADV+IMP (ε 1.0)", "AdvImp", {"attack": {"eps": 1.0}}),
+    ),
+    companion_metrics=("rt/epochs", "cost/adversarial_distinct", "cost/seconds"),
 ))
 SUITES.register("instancewise_relabel")(Suite(
     title="Seed 001 Table 3, CPU variant: relabel k random training images to a random other class",
