@@ -50,6 +50,7 @@ from jsonargparse import auto_cli
 from benchmark.experiment import runner
 from benchmark.metrics.evaluator import Evaluation
 from benchmark.models.pretraining import Pretrained, build_model
+from benchmark.reports.tables import align
 from datamodules.scenarios import RandomInstances
 from methods import Original
 
@@ -147,11 +148,7 @@ def profile_test(trainer: pl.Trainer, method, scenario, top: int) -> str:
 
 
 def table(rows: list[list[str]]) -> str:
-    header, *body = rows
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *body]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return align(rows[0], rows[1:])
 
 
 def main(
