@@ -37,8 +37,8 @@ def attack_budget(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
 
 
 def main(arch: str = "narrow_resnet18", recipe: str | None = "fashion_mnist_sgd_long", checkpoint: str | None = None,
-         dataset: str = "fashion_mnist", k: int = 16, seeds: list[int] = [0, 1, 2], eps: list[float] = [0.4, 1.0, 2.0, 4.0],
-         threads: int | None = None) -> list[list[str]]:
+         dataset: str = "fashion_mnist", k: int = 16, seeds: list[int] = [0, 1, 2],  # noqa: B006 (jsonargparse shows them)
+         eps: list[float] = [0.4, 1.0, 2.0, 4.0], threads: int | None = None) -> list[list[str]]:  # noqa: B006
     """Print `attack_budget` of the original (`arch`, `recipe`, `checkpoint`: as `Pretrained`) on the forget set of
     `RandomInstances(k, seed)` for each seed and budget, with seed 000's other PGD settings (N_adv 20, 100 steps of 0.1,
     from x).
