@@ -281,6 +281,42 @@ class BatchNormMode(pl.Callback):
             update_bn(loader, pl_module.model, device=pl_module.device)
 
 
+class ChannelsLast(pl.Callback):
+    """A trainer option (`--trainer.callbacks+=ChannelsLast`): the method's weights in channels_last (NHWC) memory
+    format for its fit and test, so that its convolutions run in NHWC (PyTorch does when the input or the weight is):
+    the layout of cuDNN's tensor-core kernels and oneDNN's fastest (issue 21; `Recipe.channels_last` does the same
+    for an original's pretraining and Retrain). In the record's `numerics`: it changes the floating-point results."""
+
+    numerics = {"memory_format": "channels_last"}
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        pl_module.to(memory_format=torch.channels_last)
+
+
+class Compile(pl.Callback):
+    """A trainer option (`--trainer.callbacks+=Compile`): `torch.compile` of the method's model for its fit and test,
+    in place (`nn.Module.compile`: the weights and their names stay as they are); other networks a method holds (the
+    frozen original) stay eager. In the record's `numerics`: it changes the floating-point results.
+
+    Args:
+        backend: torch.compile's backend (`inductor` needs a C++ compiler on a CPU; `aot_eager` none).
+        mode: torch.compile's mode (None, `reduce-overhead`, `max-autotune`, ...).
+    """
+
+    def __init__(self, backend: str = "inductor", mode: str | None = None) -> None:
+        self.backend, self.mode = backend, mode
+        self.compiled: nn.Module | None = None
+
+    @property
+    def numerics(self) -> dict:
+        return {"compile": {"backend": self.backend, "mode": self.mode}}
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if pl_module.model is not self.compiled:  # (a test after the fit keeps the compiled model)
+            pl_module.model.compile(backend=self.backend, mode=self.mode)
+            self.compiled = pl_module.model
+
+
 class EpochOfTotal(pl.Callback):
     """The progress bar says `Epoch 3/30` (Lightning's says `Epoch 2`, counted from 0, without the total)."""
 

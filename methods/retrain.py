@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from benchmark.core.errors import UnlearnBenchError
 from benchmark.metrics.evaluator import Evaluator
 from benchmark.models.pretraining import RECIPES, Pretrained, Recipe, cache_path, initial_model, load_checkpoint, save_checkpoint
 from datamodules.access import RETAIN_FULL, DataView
@@ -35,6 +36,7 @@ class Retrain(TrainsOnRetain):
         fresh = initial_model(pretrained, data.info)
         self.cached = load_checkpoint(self.cache_file, fresh) if self.cache_file.exists() else None
         self.model.load_state_dict(fresh.state_dict())
+        self.recipe.prepare(self.model)
         if self.cached is not None:  # the cost of the run that filled the cache, also for `test`
             self.cost = self._cached_cost()
 
@@ -52,6 +54,12 @@ class Retrain(TrainsOnRetain):
         optimizer = self.recipe.make_optimizer(self.model.parameters())
         scheduler = self.recipe.make_scheduler(optimizer)
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.cached is None and self.trainer.precision != (self.recipe.precision or "32-true"):
+            raise UnlearnBenchError(f"recipe {self.pretrained.recipe_name(self.data.info.name)} trains in {self.recipe.precision or '32-true'} precision, "
+                                    f"this trainer in {self.trainer.precision}: give --trainer.precision {self.recipe.precision or '32-true'}")
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         if self.recipe.clip_value is not None:

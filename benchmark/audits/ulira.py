@@ -45,6 +45,7 @@ from benchmark.audits.challenge import challenge_confidence, challenge_measures
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.core.paths import home
 from benchmark.models.pretraining import (
+    ADDED_FIELDS,
     RECIPES,
     Pretrained,
     build_model,
@@ -162,8 +163,12 @@ def trained_shadows(kind: str, scenario, pretrained: Pretrained, seeds: Sequence
     if RECIPES.get(recipe_name).init is not None:
         raise UnlearnBenchError(f"U-LiRA's shadow models train from scratch, and recipe {recipe_name} fine-tunes a pretrained body (Recipe.init): "
                                 "not supported; use a from-scratch recipe")
+    numerics = {k: v for k, v in RECIPES.get(recipe_name).key_fields().items() if k in ADDED_FIELDS}
+    if numerics:
+        raise UnlearnBenchError(f"U-LiRA's shadow models train in batch in fp32 and the default memory format, and recipe {recipe_name} sets "
+                                f"{', '.join(f'{k}={v}' for k, v in numerics.items())}: not supported; use a recipe without them")
     dataset = scenario.train_set if kind == "original" else scenario.splits["retain"]
-    recipe = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k != "init"}  # (the key from before the field)
+    recipe = {k: v for k, v in RECIPES.get(recipe_name).key_fields().items() if k != "init"}  # (the key from before the field)
     key = {"kind": kind, "dataset": scenario.info.name, "arch": pretrained.arch, "recipe": recipe,
            "request": scenario.request.hash if kind == "retrained" else content_hash(asdict(scenario.request.corruption)), "seeds": list(seeds)}
     folder = home() / "shadows" / scenario.info.name / pretrained.arch / f"{kind}-{content_hash(key)[:16]}"

@@ -163,15 +163,19 @@ NUMERICS = {"precision": "32-true", "accumulate_grad_batches": 1, "gradient_clip
 
 
 def numerics(trainer: pl.Trainer | None) -> dict:
-    """`trainer`'s `NUMERICS` settings that are not the defaults, as Lightning resolved them ("bf16" → "bf16-mixed");
-    the clipping algorithm only with a clipping value."""
+    """`trainer`'s `NUMERICS` settings that are not the defaults, as Lightning resolved them ("bf16" → "bf16-mixed"),
+    the clipping algorithm only with a clipping value; then what its callbacks declare (`numerics`: `ChannelsLast`,
+    `Compile`)."""
     if trainer is None:
         return {}
     values = {key: getattr(trainer, key) for key in NUMERICS}
     values["gradient_clip_algorithm"] = getattr(values["gradient_clip_algorithm"], "value", values["gradient_clip_algorithm"])
     if values["gradient_clip_val"] is None:
         values["gradient_clip_algorithm"] = NUMERICS["gradient_clip_algorithm"]
-    return {key: value for key, value in values.items() if value != NUMERICS[key]}
+    chosen = {key: value for key, value in values.items() if value != NUMERICS[key]}
+    for callback in trainer.callbacks:
+        chosen.update(getattr(callback, "numerics", None) or {})
+    return chosen
 
 
 def result_record(method, scenario: UnlearningScenario, pretrained: Pretrained, seed: int, trainer: pl.Trainer, config: dict, eval_seconds: float) -> dict:

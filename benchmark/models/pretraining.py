@@ -13,6 +13,7 @@ import json
 import math
 import pickle
 import re
+import typing
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ from datamodules.datasets import DatasetInfo, load_dataset
 from datamodules.requests import ForgetRequest, content_hash
 
 
+ADDED_FIELDS = {"precision": None, "channels_last": False, "compile": False}
+"""`Recipe` fields added after caches were first keyed, with their defaults (`Recipe.key_fields`)."""
+
 MILESTONES = (0.5, 0.75)
 """Where a `multistep` schedule decays, as fractions of the training."""
 
@@ -38,7 +42,12 @@ class Recipe:
     (`augment`, a name of `datamodules.datasets.augment`; None: the dataset's `train_augment`), gradient clipping by
     value (`clip_value`; None: none) and the initialisation (`init`; None: from scratch; (dataset, recipe): the body of
     the same architecture and seed trained on `dataset` by `recipe`, a fresh head — fine-tuning a pretrained model, as
-    seed 002's Tables III / IV do from ImageNet)."""
+    seed 002's Tables III / IV do from ImageNet).
+
+    How the arithmetic runs (issue 21), each off by default: `precision`, Lightning's (`bf16-mixed`: autocast to
+    bfloat16; None: its default, `32-true`); `channels_last`, the model's weights in NHWC memory format (the layout
+    of cuDNN's tensor-core kernels and oneDNN's fastest); `compile`, `torch.compile` of the model. Each changes the
+    floating-point results, so a recipe that sets one is another cached original."""
 
     epochs: int
     batch_size: int
@@ -50,6 +59,29 @@ class Recipe:
     augment: str | None = None
     clip_value: float | None = None
     init: tuple[str, str] | None = None
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"] | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        allowed = typing.get_args(typing.get_args(typing.get_type_hints(Recipe)["precision"])[0])
+        if self.precision is not None and self.precision not in allowed:
+            raise UnlearnBenchError(f"Recipe.precision {self.precision!r} is not one of Lightning's {', '.join(allowed)} (or None: its default)")
+
+    def key_fields(self, left_out_at_default: dict | None = None) -> dict:
+        """The fields a cache of what this recipe trains is keyed by: the fields of `ADDED_FIELDS` (and of
+        `left_out_at_default`) only where they differ from their default, so caches keyed before they existed keep
+        their keys."""
+        defaults = {**ADDED_FIELDS, **(left_out_at_default or {})}
+        return {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """`model` (in place) in the recipe's memory format, compiled if it says so."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if self.compile:
+            model.compile()
+        return model
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
@@ -171,7 +203,7 @@ def cache_path(pretrained: Pretrained, dataset: str, training_set_hash: str) -> 
     """`$UNLEARNBENCH_HOME/checkpoints/...`, keyed by what the weights depend on: dataset, model, recipe, seed and the
     training set (`ForgetRequest.training_set_hash`)."""
     recipe_name = pretrained.recipe_name(dataset)
-    fields = {k: v for k, v in asdict(RECIPES.get(recipe_name)).items() if k not in ("augment", "clip_value", "init") or v is not None}  # (the keys from before them)
+    fields = RECIPES.get(recipe_name).key_fields({"augment": None, "clip_value": None, "init": None})
     key = {"dataset": dataset, "arch": pretrained.arch, "recipe": recipe_name, "recipe_fields": fields, "seed": pretrained.seed, "training_set": training_set_hash}
     return home() / "checkpoints" / dataset / pretrained.arch / f"{recipe_name}-seed{pretrained.seed}-{content_hash(key)[:16]}.pt"
 

@@ -1,4 +1,4 @@
-"""The shared callbacks' BatchNorm modes: `frozen` never updates the running statistics, `reestimate` changes them only."""
+"""The shared callbacks: BatchNorm modes (`frozen` never updates the running statistics, `reestimate` changes them only), and the trainer options `ChannelsLast` and `Compile`."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.callbacks import BN_SAMPLES, BatchNormMode
+from benchmark.callbacks import BN_SAMPLES, BatchNormMode, ChannelsLast, Compile
 from datamodules.access import FORGET_ONLY, RETAIN_FULL
 from datamodules.datasets import ImageTensorDataset
 from methods.finetune import FineTune
@@ -65,3 +65,42 @@ def test_reestimation_gives_a_forget_only_method_that_many_retain_images_and_no_
     reestimating = NegGrad(batchnorm="reestimate")
     assert reestimating.data_access.forget and reestimating.data_access.retain == "subset" and reestimating.retain_subset_size == BN_SAMPLES
     assert FineTune(batchnorm="reestimate").data_access == RETAIN_FULL
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory) -> dict[str, dict]:
+    """One FineTune epoch on digits (k = 16), eager, with `ChannelsLast`, with `Compile` (aot_eager: no C++ compiler)."""
+    import datamodules
+    from benchmark.experiment import runner
+    from benchmark.metrics.evaluator import Evaluation
+    from benchmark.models.pretraining import Pretrained
+
+    results = str(tmp_path_factory.mktemp("results"))
+    options = {"eager": [], "channels_last": [ChannelsLast()], "compile": [Compile(backend="aot_eager")]}
+    return {name: runner.run(FineTune(budget={"max_epochs": 1}), datamodules.scenarios.RandomInstances(k=16), Pretrained(), results_dir=results,
+                             progress=False, evaluation=Evaluation(mia=False), callbacks=callbacks) for name, callbacks in options.items()}
+
+
+def test_channels_last_and_compile_are_trainer_options_recorded_as_numerics_with_the_eager_results(fits) -> None:
+    assert "numerics" not in fits["eager"]
+    assert fits["channels_last"]["numerics"] == {"memory_format": "channels_last"}
+    assert fits["compile"]["numerics"] == {"compile": {"backend": "aot_eager", "mode": None}}
+    assert len({record["path"] for record in fits.values()}) == 3  # none overwrites another
+    for name in ("channels_last", "compile"):
+        for metric in ("forget/acc", "retain/acc", "test/acc"):
+            assert abs(fits[name]["metrics"][metric] - fits["eager"]["metrics"][metric]) <= 0.01, (name, metric)
+
+
+def test_the_weights_of_a_compiled_or_channels_last_fit_load_into_the_plain_model(fits) -> None:
+    eager = torch.load(fits["eager"]["weights"], weights_only=True)
+    for name in ("channels_last", "compile"):
+        weights = torch.load(fits[name]["weights"], weights_only=True)
+        assert list(weights) == list(eager)
+
+
+def test_channels_last_puts_the_methods_4d_weights_in_nhwc() -> None:
+    module = FineTune()
+    module.model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2))  # (with one input channel both layouts coincide)
+    ChannelsLast().setup(None, module, "fit")
+    weight = module.model[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()

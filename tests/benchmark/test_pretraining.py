@@ -126,3 +126,44 @@ def test_an_interrupted_pretraining_resumes_from_its_last_epoch_to_the_uninterru
     assert not list((tmp_path / "resumed").rglob("*.resume"))
     uninterrupted = original("uninterrupted").state_dict()
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+
+
+@pytest.fixture
+def fast_recipe(monkeypatch) -> str:
+    """`smoke_fast`: `smoke` in bf16 autocast and channels_last (issue 21's recipe options)."""
+    monkeypatch.setitem(RECIPES._items, "smoke_fast", replace(RECIPES.get("smoke"), precision="bf16-mixed", channels_last=True))
+    return "smoke_fast"
+
+
+def test_a_recipe_keeps_its_cache_key_while_the_fields_added_later_are_at_their_defaults(monkeypatch) -> None:
+    """The 100-epoch original took 52 minutes to train: a new `Recipe` field must not move it out of its cache."""
+    key = cache_path(Pretrained("narrow_resnet18", "fashion_mnist_sgd_long", 0), "fashion_mnist", "abc").name
+    assert key == "fashion_mnist_sgd_long-seed0-cd0e3fc7f53126a8.pt"  # (its key before `precision`, `channels_last`, `compile`)
+    monkeypatch.setitem(RECIPES._items, "fashion_mnist_sgd_long", replace(RECIPES.get("fashion_mnist_sgd_long"), channels_last=True))
+    assert cache_path(Pretrained("narrow_resnet18", "fashion_mnist_sgd_long", 0), "fashion_mnist", "abc").name != key
+
+
+def test_a_recipe_in_bf16_and_channels_last_trains_another_original_and_retrain_asks_for_its_precision(fast_recipe) -> None:
+    from benchmark.experiment import runner
+
+    scenario = NothingForgotten("digits")
+    fp32 = obtain_original(scenario, Pretrained("small_cnn", "smoke", seed=8), progress=False)
+    bf16 = obtain_original(scenario, Pretrained("small_cnn", fast_recipe, seed=8), progress=False)
+    assert not torch.equal(fp32.head.weight, bf16.head.weight)  # the same seed and data, other arithmetic
+    with pytest.raises(UnlearnBenchError, match="recipe smoke_fast trains in bf16-mixed precision, this trainer in 32-true: give --trainer.precision bf16-mixed"):
+        runner.run(Retrain(), WholeClasses(classes=[0], dataset="digits"), Pretrained("small_cnn", fast_recipe, seed=8), progress=False)
+
+
+def test_ulira_shadows_of_a_recipe_in_other_numerics_are_refused(fast_recipe) -> None:
+    from types import SimpleNamespace
+
+    from benchmark.audits.ulira import trained_shadows
+
+    scenario = SimpleNamespace(info=load_dataset("digits").info)
+    with pytest.raises(UnlearnBenchError, match="recipe smoke_fast sets precision=bf16-mixed, channels_last=True: not supported"):
+        trained_shadows("original", scenario, Pretrained("small_cnn", fast_recipe), [0], torch.device("cpu"))
+
+
+def test_a_recipe_precision_lightning_does_not_name_is_refused() -> None:
+    with pytest.raises(UnlearnBenchError, match="Recipe.precision 'bf16' is not one of Lightning's 32-true, bf16-mixed"):
+        replace(RECIPES.get("smoke"), precision="bf16")
