@@ -61,7 +61,8 @@ from methods.base import ROOT, load_method
 
 PLACEMENT = {"trainer": ("devices", "num_nodes", "strategy", "logger", "enable_progress_bar", "callbacks", "default_root_dir"),
              "data": ("data_root", "num_workers", "request_dir")}
-"""Keys of a run's config that say where and how it runs, not what it computes: left out of its key."""
+"""Keys of a run's config that say where and how it runs, not what it computes: left out of its key (except the
+callbacks that change what it computes: `computing_callbacks`)."""
 
 SPEC_KEYS = ("name", "base", "methods", "scenarios", "seeds", "overrides")
 
@@ -159,7 +160,31 @@ def run_key(resolved: dict) -> str:
         section = section.get("init_args", section) if group == "data" else section
         for key in keys:
             section.pop(key, None)
+    if "trainer" in content:
+        content["trainer"] = _computing_trainer(resolved["trainer"])
     return _digest(content)
+
+
+def computing_callbacks(callbacks: Any) -> list:
+    """The entries of a config's `trainer.callbacks` whose class changes what a run computes, as its `numerics` say
+    (`ChannelsLast`, `Compile`); the others (progress, checkpoints) say only how it runs."""
+    entries = callbacks if isinstance(callbacks, list) else [callbacks] if callbacks else []
+    return [entry for entry in entries if isinstance(entry, dict) and hasattr(_named_class(entry.get("class_path", "")), "numerics")]
+
+
+def _named_class(path: str) -> type | None:
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def _computing_trainer(trainer: dict) -> dict:
+    """The trainer settings that change what a run computes: without the `PLACEMENT` keys, with `computing_callbacks`
+    (only when there are some, so that the keys of runs without them stay as they were)."""
+    kept = computing_callbacks(trainer.get("callbacks"))
+    return _without(trainer, PLACEMENT["trainer"]) | ({"callbacks": kept} if kept else {})
 
 
 def _digest(content: Any) -> str:
@@ -268,7 +293,7 @@ def plan_sweep(name: str, configs: list[tuple[dict, str]], folder: Path, where: 
             sweep.duplicates += 1
             continue
         seen.add(key)
-        group = _digest({"evaluation": resolved["evaluation"], "trainer": _without(resolved["trainer"], PLACEMENT["trainer"])})
+        group = _digest({"evaluation": resolved["evaluation"], "trainer": _computing_trainer(resolved["trainer"])})
         reference = _digest({"data": _without(resolved["data"]["init_args"], PLACEMENT["data"]) | {"class": resolved["data"]["class_path"]},
                              "pretrained": resolved["pretrained"], "seed": resolved["seed_everything"], "group": group})
         is_retrain = resolved["model"]["class_path"].rpartition(".")[2] == "Retrain"

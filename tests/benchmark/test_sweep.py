@@ -37,6 +37,15 @@ def test_keys_ignore_placement_and_change_with_what_a_run_computes(tmp_path):
     assert len({run.key for run in sweep.runs}) == len(sweep.runs) == 4
 
 
+def test_callbacks_that_change_the_arithmetic_are_in_the_key_and_the_others_are_placement(tmp_path):
+    """ChannelsLast / Compile runs are other runs (their records' `numerics` differ); a progress bar is not."""
+    plain, bar, nhwc = None, [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}], [{"class_path": "benchmark.callbacks.ChannelsLast"}]
+    path = write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH}], overrides={"trainer.callbacks": [plain, bar, nhwc]})
+    sweep = load_sweep(path, tmp_path / "out")
+    assert sweep.duplicates == 1 and len(sweep.runs) == 2
+    assert load_sweep(write_sweep(tmp_path, methods=[{"class_path": "FineTune", "init_args": ONE_EPOCH}]), tmp_path / "out").runs[0].key == sweep.runs[0].key
+
+
 def test_a_model_override_applies_to_the_methods_that_take_it(tmp_path):
     path = write_sweep(tmp_path, methods=["Retrain", "FineTune"], overrides={"model.init_args.budget.max_epochs": [1, 2]})
     sweep = load_sweep(path, tmp_path / "out")  # (Retrain takes no budget: one Retrain run, two FineTune runs)
