@@ -79,7 +79,7 @@ def _pretrain(scenario: UnlearningScenario, pretrained: Pretrained, full: Nothin
                       "callbacks": keeper, "default_root_dir": str(path.parent)}  # (on SLURM, Lightning resumes a fit from any hpc_ckpt_* there)
     with torch.random.fork_rng():
         pl.seed_everything(pretrained.seed, verbose=False)
-        trainer = pl.Trainer(max_epochs=1, precision=RECIPES.get(recipe).precision or "32-true", **trainer_kwargs)
+        trainer = pl.Trainer(max_epochs=1, precision=RECIPES.get(recipe).trainer_precision, **trainer_kwargs)
         pretraining = Retrain()
         attach_model(pretraining, model, full, pretrained, Evaluation(mia=False))  # trained, never evaluated here
         fit(pretraining, full, trainer, ckpt_path=last)

@@ -57,9 +57,10 @@ class Retrain(TrainsOnRetain):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        if self.cached is None and self.trainer.precision != (self.recipe.precision or "32-true"):
-            raise UnlearnBenchError(f"recipe {self.pretrained.recipe_name(self.data.info.name)} trains in {self.recipe.precision or '32-true'} precision, "
-                                    f"this trainer in {self.trainer.precision}: give --trainer.precision {self.recipe.precision or '32-true'}")
+        wanted = self.recipe.trainer_precision
+        if self.cached is None and self.trainer.precision != wanted:
+            raise UnlearnBenchError(f"recipe {self.pretrained.recipe_name(self.data.info.name)} trains in {wanted} precision, "
+                                    f"this trainer in {self.trainer.precision}: give --trainer.precision {wanted}")
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         if self.recipe.clip_value is not None:

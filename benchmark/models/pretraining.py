@@ -32,6 +32,10 @@ from datamodules.requests import ForgetRequest, content_hash
 ADDED_FIELDS = {"precision": None, "channels_last": False, "compile": False}
 """`Recipe` fields added after caches were first keyed, with their defaults (`Recipe.key_fields`)."""
 
+Precision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"]
+PRECISIONS = typing.get_args(Precision)
+"""Lightning's precision names a recipe may give (`Recipe.precision`)."""
+
 MILESTONES = (0.5, 0.75)
 """Where a `multistep` schedule decays, as fractions of the training."""
 
@@ -59,14 +63,18 @@ class Recipe:
     augment: str | None = None
     clip_value: float | None = None
     init: tuple[str, str] | None = None
-    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"] | None = None
+    precision: Precision | None = None
     channels_last: bool = False
     compile: bool = False
 
     def __post_init__(self) -> None:
-        allowed = typing.get_args(typing.get_args(typing.get_type_hints(Recipe)["precision"])[0])
-        if self.precision is not None and self.precision not in allowed:
-            raise UnlearnBenchError(f"Recipe.precision {self.precision!r} is not one of Lightning's {', '.join(allowed)} (or None: its default)")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise UnlearnBenchError(f"Recipe.precision {self.precision!r} is not one of Lightning's {', '.join(PRECISIONS)} (or None: its default)")
+
+    @property
+    def trainer_precision(self) -> str:
+        """The Lightning precision the recipe trains in (its default, `32-true`, when it names none)."""
+        return self.precision or "32-true"
 
     def key_fields(self, left_out_at_default: dict | None = None) -> dict:
         """The fields a cache of what this recipe trains is keyed by: the fields of `ADDED_FIELDS` (and of
