@@ -21,6 +21,8 @@ over the fp32 bare loop's.
 
     python -m benchmark.perf.train                       # digits and Fashion-MNIST, narrow_cnn_bn, batch 64
     python -m benchmark.perf.train --check true          # exit 1 when a ratio misses the target
+    python -m benchmark.perf.train --device cuda --datasets '[fashion_mnist]' --arch cifar_resnet18 --recipe smoke \
+        --batch_size 128 --numerics '[fp32, fast]' --repeats 3  # on a GPU (`scripts/gpu_check.sh`)
 
 Measured on 2 CPU cores (2026-12-03, 2 threads, wall clock, 3 repeats): Fashion-MNIST 12.8 s bare vs 13.2 s ours
 (0.97, met), digits 0.055 s vs 0.083 s (0.66, not met: `Trainer.fit`'s set-up and hooks, ~30 ms, on a 21-batch epoch).
@@ -60,31 +62,37 @@ NUMERICS = {"fp32": {"precision": "32-true", "channels_last": False}, "fast": {"
 """The settings both paths run in: fp32, or bf16 autocast with channels_last."""
 
 
-def ours(scenario, pretrained: Pretrained, settings: dict, numerics: dict):
+ACCELERATORS = {"cpu": "cpu", "cuda": "gpu"}
+"""Lightning's accelerator for each `--device`."""
+
+
+def ours(scenario, pretrained: Pretrained, settings: dict, numerics: dict, device: str = "cpu"):
     """A callable that fits a freshly attached FineTune for one epoch (set-up outside the returned callable's work)."""
     def prepared():
         method = FineTune(**settings)
         attach(method, scenario, pretrained, Evaluation(mia=False), progress=False)
-        trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "max_epochs": 1,
+        trainer = pl.Trainer(**{**TRAINER_DEFAULTS, "accelerator": ACCELERATORS[device], "devices": 1, "enable_progress_bar": False, "max_epochs": 1,
                                 "precision": numerics["precision"], "callbacks": [ChannelsLast()] if numerics["channels_last"] else []})
         return lambda: fit(method, scenario, trainer)
     return prepared
 
 
-def bare(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: dict, augment, numerics: dict):
-    """A callable that trains a copy of `model` for one epoch over (x, y) in the plainest PyTorch."""
+def bare(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: dict, augment, numerics: dict, device: str = "cpu"):
+    """A callable that trains a copy of `model` for one epoch over (x, y) in the plainest PyTorch, the tensors moved to
+    `device` once beforehand."""
     memory_format = torch.channels_last if numerics["channels_last"] else torch.contiguous_format
+    x, y = x.to(device), y.to(device)
 
     def prepared():
-        net = copy.deepcopy(model).train().requires_grad_(True).to(memory_format=memory_format)
+        net = copy.deepcopy(model).to(device).train().requires_grad_(True).to(memory_format=memory_format)
         optimizer = make_optimizer(settings["optimizer"], net.parameters())
         batch = settings["budget"]["batch_size"]
 
         def epoch():
-            for index in torch.randperm(len(x)).split(batch):
+            for index in torch.randperm(len(x), device=device).split(batch):
                 xb, yb = x[index], y[index]
                 xb = (augment(xb) if augment else xb).contiguous(memory_format=memory_format)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=numerics["precision"] == "bf16-mixed"):
+                with torch.autocast(device, dtype=torch.bfloat16, enabled=numerics["precision"] == "bf16-mixed"):
                     loss = F.cross_entropy(net(xb), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -93,23 +101,27 @@ def bare(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: dic
     return prepared
 
 
-def timed(paths: dict, repeats: int, clock) -> dict[str, list[float]]:
+def timed(paths: dict, repeats: int, clock, device: str = "cpu") -> dict[str, list[float]]:
     """Each path's work timed `repeats` times after one warm-up round, the paths alternating (a slow spell hits them
-    all); a path is a factory of the work, its set-up not timed."""
+    all); a path is a factory of the work, its set-up not timed. On a GPU the clock stops after the queued work ends."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     runs: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(repeats + 1):
         for name, factory in paths.items():
             work = factory()
+            sync()
             start = clock()
             work()
+            sync()
             runs[name].append(clock() - start)
     return {name: times[1:] for name, times in runs.items()}
 
 
-def measure(dataset: str, arch: str, batch_size: int, repeats: int, clock, numerics: list[str]) -> list[list[str]]:
+def measure(dataset: str, arch: str, batch_size: int, repeats: int, clock, numerics: list[str], device: str = "cpu",
+            recipe: str | None = None) -> list[list[str]]:
     scenario = RandomInstances(dataset=dataset, fraction=0.1, seed=0)
     scenario.setup()
-    pretrained = Pretrained(arch=arch)
+    pretrained = Pretrained(arch=arch, recipe=recipe)
     settings = {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}},
                 "budget": {"max_epochs": 1, "batch_size": batch_size}}
     probe = FineTune(**settings)
@@ -119,8 +131,9 @@ def measure(dataset: str, arch: str, batch_size: int, repeats: int, clock, numer
     augment = AUGMENTATIONS.get(scenario.info.train_augment) if scenario.info.train_augment else None
     paths = {}
     for name in numerics:
-        paths |= {f"bare {name}": bare(probe.original, x, y, settings, augment, NUMERICS[name]), f"ours {name}": ours(scenario, pretrained, settings, NUMERICS[name])}
-    runs = {path: statistics.median(times) for path, times in timed(paths, repeats, clock).items()}
+        paths |= {f"bare {name}": bare(probe.original, x, y, settings, augment, NUMERICS[name], device),
+                  f"ours {name}": ours(scenario, pretrained, settings, NUMERICS[name], device)}
+    runs = {path: statistics.median(times) for path, times in timed(paths, repeats, clock, device).items()}
     rows = []
     for name in numerics:
         b, o = runs[f"bare {name}"], runs[f"ours {name}"]
@@ -131,7 +144,7 @@ def measure(dataset: str, arch: str, batch_size: int, repeats: int, clock, numer
 
 def main(datasets: list[str] = ["digits", "fashion_mnist"], arch: str = "narrow_cnn_bn", batch_size: int = 64, repeats: int = 5,  # noqa: B006
          threads: int | None = 2, clock: Literal["wall", "cpu"] = "wall", numerics: list[Literal["fp32", "fast"]] = ["fp32"],  # noqa: B006
-         check: bool = False) -> list[list[str]]:
+         check: bool = False, device: Literal["cpu", "cuda"] = "cpu", recipe: str | None = None) -> list[list[str]]:
     """One training epoch of FineTune over D_r against a bare PyTorch loop (see the module docstring).
 
     Args:
@@ -143,12 +156,17 @@ def main(datasets: list[str] = ["digits", "fashion_mnist"], arch: str = "narrow_
         clock: wall: elapsed time; cpu: this process's CPU time (with --threads 1 nearly immune to other load).
         numerics: the settings, a row each: fp32; fast: bf16 autocast and channels_last on both paths.
         check: exit with status 1 when a ratio misses the target.
+        device: where both paths train (`cuda`: the first GPU; the bare loop's tensors are moved there once).
+        recipe: the original's pretraining recipe (default: the dataset's; `smoke`, one epoch, where only speed matters).
     """
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda, but torch sees no GPU here")
     if threads:
         torch.set_num_threads(threads)
     rows = [["dataset", "numerics", "D_r images", "batch", "bare s", "ours s", "bare/ours", f"target ≥ {TARGET}", "bare fp32/bare"]]
-    rows += [row for name in datasets for row in measure(name, arch, batch_size, repeats, CLOCKS[clock], numerics)]
-    print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} thread(s), clock {clock}, {arch}, device cpu")
+    rows += [row for name in datasets for row in measure(name, arch, batch_size, repeats, CLOCKS[clock], numerics, device, recipe)]
+    where = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} thread(s), clock {clock}, {arch}, device {where}")
     print(table(rows))
     if check and any(r[-1] != "met" for r in rows[1:]):
         sys.exit(1)
