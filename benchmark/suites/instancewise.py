@@ -144,10 +144,14 @@ SUITES.register("instancewise_table1_authors")(Suite(
         Row("ADV+IMP", "AdvImp", {**AUTHORS_ADV, "reg_lambda": 0.5}),
     ),
 ))
+SLOW = {**AUTHORS, "optimizer": {"init_args": {"weight_decay": 1e-4, "lr": 1e-3 * 16 / 336}}}
+"""The authors' budget at the learning rate that batch-share weighting gives ADV's ascent at k = 16 (16 of a step's 16 +
+320 examples): the controls that tell a slower ascent from the adversarial term."""
 SUITES.register("instancewise_table1_authors_ablation")(Suite(
     title="Seed 000 (AAAI) Table 1, CPU variant: which part of the authors' protocol keeps ADV's D_r, the loss weighting "
           "(eq. 6's sum or the authors' batch share) and PGD's start (from x or random), each under the authors' budget "
-          "(weight decay 1e-4, stop check after every step, up to 1,000 epochs)",
+          "(weight decay 1e-4, stop check after every step, up to 1,000 epochs); and, as controls, NEGGRAD and ADV "
+          "at the learning rate batch-share weighting gives the ascent at k = 16 (× 16/336)",
     dataset="fashion_mnist",
     ks=(16,),
     records="instancewise_table1_authors",
@@ -158,6 +162,8 @@ SUITES.register("instancewise_table1_authors_ablation")(Suite(
         Row("ADV (sum, random start)", "Adv", {**AUTHORS, "attack": {"eps": 4.0, "random_start": True}}),
         Row("ADV (batch share, from x)", "Adv", {**AUTHORS, "attack": {"eps": 4.0}, "weighting": "batch_share"}),
         Row("ADV (batch share, random start)", "Adv", AUTHORS_ADV),
+        Row("NEGGRAD (lr × 16/336)", "NegGrad", SLOW),
+        Row("ADV (sum, random start, lr × 16/336)", "Adv", {**SLOW, "attack": {"eps": 4.0, "random_start": True}}),
     ),
     companion_metrics=("rt/epochs", "cost/epochs", "cost/adversarial_distinct", "mia/svm_asr", "cost/seconds"),
 ))
