@@ -4,7 +4,8 @@ The first seed's run of every digits entry is recomputed, and `SLOW` methods (Ad
 examples per forget image, about 30 s per run on one thread) on one track only, to keep the suite within its
 time budget; `python cli.py verify 'leaderboard/entries/digits-*/*.json'` recomputes every run of every entry.
 The entries were made on an AVX2 CPU (the peers' tracks' on AVX512); on another instruction set floating-point sums
-differ, and some values move beyond the tolerance (RAWP's collapsed model on digits-random10; Retrain's
+differ (between CPU models too: an Intel AVX512 Xeon moves Retrain's `mia/efficacy` on digits-peers-random10 from the
+entry's AMD AVX512 EPYC value), and some values move beyond the tolerance (RAWP's collapsed model on digits-random10; Retrain's
 `mia/efficacy_prob`, an SVM on 10 forget rows): there every entry must still recompute, and the values that differ are
 reported as a warning, not a failure. The two groups of tracks are two classes, which xdist runs on two workers.
 """
@@ -12,8 +13,6 @@ reported as a warning, not a failure. The two groups of tracks are two classes, 
 from __future__ import annotations
 
 import warnings
-
-import torch
 
 from benchmark.core.errors import UnlearnBenchError
 from benchmark.leaderboard.entries import load_entries
@@ -38,8 +37,8 @@ def verified(tracks: tuple[str, ...], skip=lambda track, method: False) -> set[t
             try:
                 report = verify(LEADERBOARD / "entries" / name / f"{entry['method']}.json", seeds=track.seeds[:1])
             except UnlearnBenchError as error:
-                if entry.get("hardware", {}).get("cpu_capability") == torch.backends.cpu.get_cpu_capability() or "beyond the tolerance" not in str(error):
-                    raise
+                if "beyond the tolerance" not in str(error) or "floating-point sums differ" not in str(error):
+                    raise  # (verify adds that note only when the entry's CPU or instruction set is not this machine's)
                 warnings.warn(f"on another instruction set: {error}", stacklevel=1)
             else:
                 assert report["seeds"] == track.seeds[:1] and not report["problems"]
