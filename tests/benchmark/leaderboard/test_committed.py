@@ -39,7 +39,7 @@ def verified(tracks: tuple[str, ...], skip=lambda track, method: False) -> set[t
             except UnlearnBenchError as error:
                 if "beyond the tolerance" not in str(error) or "floating-point sums differ" not in str(error):
                     raise  # (verify adds that note only when the entry's CPU or instruction set is not this machine's)
-                warnings.warn(f"on another instruction set: {error}", stacklevel=1)
+                warnings.warn(f"on another CPU: {error}", stacklevel=1)
             else:
                 assert report["seeds"] == track.seeds[:1] and not report["problems"]
             checked.add((name, entry["method"]))
