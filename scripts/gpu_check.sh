@@ -7,6 +7,7 @@
 # Stages, in this order (name them as arguments to run a subset):
 #   perf      issue 21: our training path against a bare PyTorch loop on the GPU, fp32 and bf16 + channels_last
 #             (`python -m benchmark.perf.train --device cuda`, cifar_resnet18 at batch 128)
+#   perf_host the same in fp32 with batches copied from the host (`--resident false`): what resident data gains
 #   resnet18  issue 16: Table 1 (k = 16, seed 0, six rows) from the paper's ResNet-18 (`cifar_resnet18`) trained by the
 #             paper's recipe in bf16 (`fashion_mnist_sgd_bf16`), its pretraining included
 #   table1    issue 21: the whole Fashion-MNIST Table 1 (4 k × 3 seeds, the committed `narrow_cnn_bn` original);
@@ -70,17 +71,18 @@ fi
     "$PY" -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"
 } >>"$LOG" 2>&1
 
-STAGES=${*:-perf resnet18 table1 backbones}
+STAGES=${*:-perf perf_host resnet18 table1 backbones}
 set -f  # the argument strings hold brackets ([16]) that are not file patterns
 for s in $STAGES; do
     case $s in
         perf) stage perf 120 "$PY" -m benchmark.perf.train --device "$DEVICE" --threads null --numerics "[fp32, fast]" $PERF_ARGS ;;
+        perf_host) stage perf_host 60 "$PY" -m benchmark.perf.train --device "$DEVICE" --threads null --numerics "[fp32]" --resident false $PERF_ARGS ;;
         resnet18) stage resnet18 240 "$PY" cli.py suite instancewise_table1 --progress false $RESNET_ARGS --results_dir "$RESULTS/resnet18" --out "$OUT/table1-resnet18.md" ;;
         table1) stage table1 120 "$PY" cli.py suite instancewise_table1 --progress false $TABLE1_ARGS --results_dir "$RESULTS/table1" --out "$OUT/table1.md" ;;
         backbones) for arch in $BACKBONES; do
                 stage "backbone $arch" 200 "$PY" cli.py suite instancewise_table1 --progress false --arch "$arch" $BACKBONE_ARGS --results_dir "$RESULTS/$arch" --out "$OUT/table1-$arch.md"
             done ;;
-        *) echo "== unknown stage $s (perf, resnet18, table1, backbones)" | tee -a "$LOG" ;;
+        *) echo "== unknown stage $s (perf, perf_host, resnet18, table1, backbones)" | tee -a "$LOG" ;;
     esac
 done
 if [ -d "$RESULTS" ]; then

@@ -60,7 +60,7 @@ from methods import UnlearningMethod
 from methods.base import ROOT, load_method
 
 PLACEMENT = {"trainer": ("devices", "num_nodes", "strategy", "logger", "enable_progress_bar", "callbacks", "default_root_dir"),
-             "data": ("data_root", "num_workers", "request_dir")}
+             "data": ("data_root", "num_workers", "request_dir", "resident")}
 """Keys of a run's config that say where and how it runs, not what it computes: left out of its key (except the
 callbacks that change what it computes: `computing_callbacks`)."""
 

@@ -335,9 +335,7 @@ class MembershipInference(Metric):
         """Store the features and in-split indices of one batch of `split`; splits the attack does not use are ignored."""
         if split not in self.splits:
             return
-        indices = indices.detach().reshape(-1)
-        if indices.numel() and int(indices.max()) >= 2 / torch.finfo(self.dtype).eps:
-            raise ValueError(f"{self.name}: index {int(indices.max())} is not exact in {self.dtype}; use set_dtype(torch.float64)")
+        indices = indices.detach().reshape(-1)  # (checked once, in `split_features`: a check here would sync every batch)
         getattr(self, f"{split}_index").append(indices.to(self.dtype))
         # Flat, so that a process with no sample of a split (torchmetrics' 1-D empty state) joins the gather.
         getattr(self, f"{split}_feature").append(self.feature(logits.detach().float(), labels.detach()).to(self.dtype).reshape(-1))
@@ -352,6 +350,9 @@ class MembershipInference(Metric):
         if isinstance(index, list) and not index:
             return np.empty(0)
         index, values = dim_zero_cat(index), dim_zero_cat(values)
+        if len(index) and float(index.max()) >= 2 / torch.finfo(index.dtype).eps:  # (rounding is monotonic: still ≥ the limit)
+            raise ValueError(f"{self.name}: indices from {2 / torch.finfo(index.dtype).eps:.0f} on are not exact in {index.dtype}; "
+                             f"use set_dtype(torch.float64)")
         values = values.reshape(len(index), -1).squeeze(-1) if len(index) else values
         index, order = torch.sort(index, stable=True)
         first = torch.ones_like(index, dtype=torch.bool)

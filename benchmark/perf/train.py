@@ -118,8 +118,8 @@ def timed(paths: dict, repeats: int, clock, device: str = "cpu") -> dict[str, li
 
 
 def measure(dataset: str, arch: str, batch_size: int, repeats: int, clock, numerics: list[str], device: str = "cpu",
-            recipe: str | None = None) -> list[list[str]]:
-    scenario = RandomInstances(dataset=dataset, fraction=0.1, seed=0)
+            recipe: str | None = None, resident: bool = True) -> list[list[str]]:
+    scenario = RandomInstances(dataset=dataset, fraction=0.1, seed=0, resident=resident)
     scenario.setup()
     pretrained = Pretrained(arch=arch, recipe=recipe)
     settings = {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}},
@@ -144,7 +144,7 @@ def measure(dataset: str, arch: str, batch_size: int, repeats: int, clock, numer
 
 def main(datasets: list[str] = ["digits", "fashion_mnist"], arch: str = "narrow_cnn_bn", batch_size: int = 64, repeats: int = 5,  # noqa: B006
          threads: int | None = 2, clock: Literal["wall", "cpu"] = "wall", numerics: list[Literal["fp32", "fast"]] = ["fp32"],  # noqa: B006
-         check: bool = False, device: Literal["cpu", "cuda"] = "cpu", recipe: str | None = None) -> list[list[str]]:
+         check: bool = False, device: Literal["cpu", "cuda"] = "cpu", recipe: str | None = None, resident: bool = True) -> list[list[str]]:
     """One training epoch of FineTune over D_r against a bare PyTorch loop (see the module docstring).
 
     Args:
@@ -158,15 +158,18 @@ def main(datasets: list[str] = ["digits", "fashion_mnist"], arch: str = "narrow_
         check: exit with status 1 when a ratio misses the target.
         device: where both paths train (`cuda`: the first GPU; the bare loop's tensors are moved there once).
         recipe: the original's pretraining recipe (default: the dataset's; `smoke`, one epoch, where only speed matters).
+        resident: our path's in-memory data on the device, moved once (the default); false: each batch copied from the
+            host, as before issue 21 (on the CPU the two are the same).
     """
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda, but torch sees no GPU here")
     if threads:
         torch.set_num_threads(threads)
     rows = [["dataset", "numerics", "D_r images", "batch", "bare s", "ours s", "bare/ours", f"target ≥ {TARGET}", "bare fp32/bare"]]
-    rows += [row for name in datasets for row in measure(name, arch, batch_size, repeats, CLOCKS[clock], numerics, device, recipe)]
+    rows += [row for name in datasets for row in measure(name, arch, batch_size, repeats, CLOCKS[clock], numerics, device, recipe, resident)]
     where = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} thread(s), clock {clock}, {arch}, device {where}")
+    print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} thread(s), clock {clock}, {arch}, device {where}, "
+          f"data {'resident on the device' if resident else 'copied from the host per batch'}")
     print(table(rows))
     if check and any(r[-1] != "met" for r in rows[1:]):
         sys.exit(1)

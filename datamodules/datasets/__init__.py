@@ -64,15 +64,24 @@ class ImageTensorDataset(Dataset):
         return self._pixels(self.images[index]), self.targets[index]
 
     def __getitems__(self, indices: Sequence[int]) -> list[torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.long)
+        index = torch.as_tensor(indices, dtype=torch.long)  # on the host: the sampler's indices, checked without a device sync
         if len(index) and int(index[-1]) - int(index[0]) == len(index) - 1 and bool((index.diff() == 1).all()):
             index = slice(int(index[0]), int(index[-1]) + 1)  # a contiguous run (evaluation): a view, no copy
         return [self._pixels(self.images[index]), self.targets[index]]
 
     def subset(self, indices: Sequence[int] | torch.Tensor, targets: torch.Tensor | None = None) -> ImageTensorDataset:
         """The samples at `indices`, optionally with other labels (relabeling, training-time corruption)."""
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return ImageTensorDataset(self.images[index], self.targets[index] if targets is None else torch.as_tensor(targets))
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.images.device)
+        labels = self.targets[index] if targets is None else torch.as_tensor(targets, device=self.images.device)
+        return ImageTensorDataset(self.images[index], labels)
+
+    def to(self, device: torch.device | str) -> ImageTensorDataset:
+        """This dataset with its images (in their stored dtype: uint8 stays uint8) and labels on `device`, so that a
+        loader's batches are indexed there, with no host copy per batch (issue 21); itself when they are there already."""
+        device = torch.device(device)
+        if self.images.device == device and self.targets.device == device:
+            return self
+        return ImageTensorDataset(self.images.to(device), self.targets.to(device))
 
 
 def collate_batch(batch: list[torch.Tensor]) -> list[torch.Tensor]:

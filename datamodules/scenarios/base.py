@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from abc import abstractmethod
 from pathlib import Path
 
@@ -47,7 +48,8 @@ class WithIndices(Dataset):
 
     def __getitems__(self, indices):
         if hasattr(self.dataset, "__getitems__"):
-            return [*self.dataset.__getitems__(indices), torch.as_tensor(indices, dtype=torch.long)]
+            x, *rest = self.dataset.__getitems__(indices)
+            return [x, *rest, torch.as_tensor(indices, dtype=torch.long, device=x.device)]
         return [self[i] for i in indices]
 
 
@@ -74,6 +76,7 @@ class UnlearningScenario(pl.LightningDataModule):
         eval_batch_size: int = 512,
         num_workers: int = 4,
         request_dir: str | None = None,
+        resident: bool = True,
     ) -> None:
         """
         Args:
@@ -82,11 +85,16 @@ class UnlearningScenario(pl.LightningDataModule):
             eval_batch_size: batch size for evaluation.
             num_workers: loader worker processes for datasets streamed from disk (in-memory ones use none).
             request_dir: where the forget request file is written.
+            resident: keep in-memory datasets on the trainer's device (moved once when a fit or test starts), so
+                batches are indexed there instead of copied from the host one by one (issue 21); on the CPU it
+                changes nothing. False for datasets larger than the device's memory.
         """
         super().__init__()
         self.dataset_name, self.data_root = dataset, data_root
         self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
-        self.request_dir = request_dir
+        self.request_dir, self.resident = request_dir, resident
+        self.device = torch.device("cpu")
+        self._on_device: weakref.WeakKeyDictionary[Dataset, Dataset] = weakref.WeakKeyDictionary()
         self.data: DatasetSplits | None = None
         self.request: ForgetRequest | None = None
         self.request_path: Path | None = None
@@ -98,6 +106,8 @@ class UnlearningScenario(pl.LightningDataModule):
         """The forget request of this scenario on `data` (deterministic given the scenario's arguments)."""
 
     def setup(self, stage: str | None = None) -> None:
+        if stage is not None and self.trainer is not None and self.resident:
+            self.device = self.trainer.strategy.root_device
         if self.request is not None:
             return
         if self.data is None:
@@ -176,14 +186,24 @@ class UnlearningScenario(pl.LightningDataModule):
         if batch_size % world_size:
             raise UnlearnBenchError(f"batch size {batch_size} is the batch of all {world_size} processes together: give a multiple of {world_size}")
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle) if world_size > 1 else None
+        dataset = self.resident_copy(dataset)
         return DataLoader(dataset, batch_size=batch_size // world_size, shuffle=shuffle and sampler is None, sampler=sampler, **self._loader_options(dataset))
 
     def eval_loader(self, name: str, shard: bool = True) -> DataLoader:
         """All samples of split `name` as `(x, y, index in split)`, each exactly once over all processes
         (`shard=False`: every process gets the whole split, for measures computed by each process alone)."""
-        dataset = WithIndices(self.splits[name])
+        dataset = WithIndices(self.resident_copy(self.splits[name]))
         world_size, rank = _world() if shard else (1, 0)
         return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=ShardSampler(len(dataset), world_size, rank), **self._loader_options(dataset))
+
+    def resident_copy(self, dataset: Dataset) -> Dataset:
+        """`dataset` on the scenario's device (the trainer's, once a fit or test set it up) when it is held in memory,
+        moved once and kept; itself otherwise (streamed from disk, on the CPU, or `resident=False`)."""
+        if not getattr(dataset, "in_memory", False) or self.device.type == "cpu":
+            return dataset
+        if dataset not in self._on_device:
+            self._on_device[dataset] = dataset.to(self.device)
+        return self._on_device[dataset]
 
     def _loader_options(self, dataset: Dataset) -> dict:
         in_memory = getattr(dataset, "in_memory", False)

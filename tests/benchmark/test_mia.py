@@ -304,3 +304,15 @@ def test_entropy_is_finite_for_saturated_outputs():
     entropy = output_entropy(logits)
     assert torch.isfinite(entropy).all()
     assert entropy[0].item() == 0.0 and abs(entropy[1].item() - math.log(3)) < 1e-6
+
+
+def test_an_index_float32_cannot_hold_exactly_is_a_clear_error_at_compute() -> None:
+    # Checked once when the features are put in order, not per batch (each check would wait for the device).
+    metric = create_mia_metric("mia/efficacy")
+    logits, labels = torch.randn(2, NUM_CLASSES), torch.tensor([0, 1])
+    metric.update("forget", logits, labels, torch.tensor([0, 2**24 + 1]))
+    with pytest.raises(ValueError, match=r"mia/efficacy: indices from 16777216 on are not exact in torch.float32; use set_dtype\(torch.float64\)"):
+        metric.split_features("forget")
+    exact = create_mia_metric("mia/efficacy").set_dtype(torch.float64)
+    exact.update("forget", logits, labels, torch.tensor([2**24 + 1, 0]))
+    assert len(exact.split_features("forget")) == 2

@@ -126,3 +126,40 @@ def test_a_configs_batch_size_is_the_global_batch_shared_by_the_processes(monkey
     monkeypatch.setattr(base, "_world", lambda: (3, 0))
     with pytest.raises(UnlearnBenchError, match="^batch size 64 is the batch of all 3 processes together: give a multiple of 3$"):
         scenario.make_train_loader(forget, 64)
+
+
+class _Strategy:
+    root_device = torch.device("meta")
+
+
+class _Trainer:
+    strategy = _Strategy()
+
+
+@pytest.mark.parametrize("resident", [True, False])
+def test_in_memory_splits_are_moved_once_to_the_trainers_device_and_batched_there(resident):
+    # The meta device stands in for a GPU: a batch made on the host would be on the CPU.
+    scenario = RandomInstances(k=8, resident=resident)
+    scenario.setup()
+    scenario.trainer = _Trainer()
+    scenario.setup("fit")
+    expected = "meta" if resident else "cpu"
+    x, y = next(iter(scenario.make_train_loader(scenario.splits["retain"], 16)))
+    assert x.device.type == y.device.type == expected and x.dtype == torch.float32 and x.shape[0] == 16
+    x, y, index = next(iter(scenario.eval_loader("forget")))
+    assert x.device.type == y.device.type == index.device.type == expected
+    if resident:
+        retain = scenario.splits["retain"]
+        assert scenario.resident_copy(retain) is scenario.resident_copy(retain)  # moved once
+        assert scenario.resident_copy(retain).images.dtype == retain.images.dtype  # (uint8 stays uint8: converted per batch)
+        assert retain.images.device.type == "cpu"  # the view's datasets stay on the host
+
+
+def test_a_resident_dataset_keeps_its_device_through_subsets():
+    from datamodules.datasets import ImageTensorDataset
+
+    dataset = ImageTensorDataset(torch.zeros(6, 1, 2, 2, dtype=torch.uint8), torch.arange(6))
+    assert dataset.to("cpu") is dataset
+    moved = dataset.to("meta")
+    part = moved.subset([1, 3], targets=torch.tensor([0, 0]))
+    assert part.images.device.type == part.targets.device.type == "meta" and part.images.dtype == torch.uint8 and len(part) == 2
