@@ -208,18 +208,32 @@ def compare_runs(claimed: dict, recomputed: dict, tolerance: float, names: tuple
     return problems
 
 
+class EntryMismatch(UnlearnBenchError):
+    """`verify` recomputed values beyond the track's tolerance; `other_cpu`: the entry was made on another CPU model or
+    instruction set than this machine's, where floating-point sums differ (a warning in the committed-entries test)."""
+
+    def __init__(self, message: str, other_cpu: bool) -> None:
+        super().__init__(message)
+        self.other_cpu = other_cpu
+
+
+def same_cpu(claimed: dict, here: dict) -> bool:
+    """Whether two records' hardware name the same CPU model and instruction set (floating-point sums then agree)."""
+    return (claimed.get("cpu"), claimed.get("cpu_capability")) == (here.get("cpu"), here.get("cpu_capability"))
+
+
 def _hardware_note(claimed: dict, here: dict) -> str:
     """Why values may differ when the entry was made on another CPU (empty when the CPUs are alike)."""
     def cpu(hardware: dict) -> str:
         return f"{hardware.get('cpu') or 'an unrecorded CPU'} ({hardware.get('cpu_capability') or 'instruction set unrecorded'})"
-    if (claimed.get("cpu"), claimed.get("cpu_capability")) == (here.get("cpu"), here.get("cpu_capability")):
+    if same_cpu(claimed, here):
         return ""
     return (f" (the entry was made on {cpu(claimed)}, this machine is {cpu(here)}: floating-point sums differ between "
             "instruction sets, and a run that collapses the model amplifies the difference)")
 
 
 def verify(path: str | Path, seeds: list[int] | None = None, leaderboard: Path = LEADERBOARD, progress: bool = False) -> dict:
-    """Recompute an entry's runs (all, or those of `seeds`); raise `UnlearnBenchError` if a value differs beyond the tolerance."""
+    """Recompute an entry's runs (all, or those of `seeds`); raise `EntryMismatch` if a value differs beyond the tolerance."""
     path = Path(path)
     track = load_track(path.parent.name, leaderboard)
     entry = load_entry(path, track)
@@ -235,8 +249,9 @@ def verify(path: str | Path, seeds: list[int] | None = None, leaderboard: Path =
               "max_abs_difference": largest, "tolerance": track.tolerance, "problems": problems}
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise UnlearnBenchError(f"verify {path}: {len(problems)} value(s) differ beyond the tolerance {track.tolerance}: {shown}"
-                                f"{_hardware_note(entry.get('hardware', {}), records[0]['hardware'])}")
+        claimed, here = entry.get("hardware", {}), records[0]["hardware"]
+        raise EntryMismatch(f"verify {path}: {len(problems)} value(s) differ beyond the tolerance {track.tolerance}: {shown}"
+                            f"{_hardware_note(claimed, here)}", other_cpu=not same_cpu(claimed, here))
     print(f"ok {entry['method']} on {track.name}: {len(compared)} values of seeds {sorted(recomputed)} within {track.tolerance} "
           f"(largest difference {largest:.3g})", file=sys.stderr)
     return report

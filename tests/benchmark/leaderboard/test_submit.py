@@ -14,6 +14,7 @@ import pytest
 from benchmark.commands import tools
 from benchmark.leaderboard.commands import COMMANDS
 from benchmark.leaderboard.schema import load_entry
+from benchmark.leaderboard.submit import EntryMismatch, verify
 from benchmark.leaderboard.tracks import LEADERBOARD, ROOT, load_track
 from datamodules.scenarios import RandomInstances
 from tests.conftest import run_here
@@ -92,6 +93,15 @@ def test_submit_a_method_file_then_verify_and_a_changed_number_fails(tiny, leade
     code, message = cli(monkeypatch, capsys, "verify", str(path))
     assert code == 2
     assert message.startswith("error: verify ") and f"seed 0 test/acc: claimed {changed}, recomputed {value}" in message
+    assert "the entry was made on" not in message  # (this machine made it)
+    with pytest.raises(EntryMismatch) as same:
+        verify(path, leaderboard=leaderboard)
+    assert not same.value.other_cpu
+    forged["hardware"] = {**forged["hardware"], "cpu": "Another CPU", "cpu_capability": "AVX2"}
+    path.write_text(json.dumps(forged))
+    with pytest.raises(EntryMismatch, match=r"the entry was made on Another CPU \(AVX2\), this machine is ") as other:
+        verify(path, leaderboard=leaderboard)
+    assert other.value.other_cpu
 
 
 @pytest.mark.parametrize("method, reason", [
