@@ -149,6 +149,10 @@ RECIPES.register("digits_fewshot")(Recipe(epochs=40, batch_size=32, optimizer="s
 """`digits_fewshot`: `fashion_sub`'s recipe on scikit-learn's digits (seed 004's class tables, 9 / 8 / 7 of MNIST): Φ's
 shift of one pixel at 8 × 8, 40 epochs of 45 batches."""
 RECIPES.register("cifar")(Recipe(epochs=200, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4))
+RECIPES.register("cifar10_optml")(Recipe(epochs=182, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=5e-4, schedule="multistep"))
+"""`cifar10_optml`: the OPTML family's CIFAR-10 original (Unlearn-Saliency @ Classification/arg_parser.py defaults, run by
+main_train.py): SGD lr 0.1, momentum 0.9, weight decay 5e-4, batch 256, 182 epochs, ×0.1 at epochs 91 and 136 (`multistep`:
+int(½·182), int(¾·182)), random crop (padding 4) + horizontal flip (the dataset's augmentation), no warm-up."""
 RECIPES.register("imagenet")(Recipe(epochs=90, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=1e-4))
 RECIPES.register("smoke")(Recipe(epochs=1, batch_size=64, optimizer="adam", lr=1e-3, schedule="constant"))
 """`smoke`: one epoch, to check a pipeline end to end on a new dataset or model, not to get a usable model."""

@@ -10,8 +10,11 @@ fine labels, and `cifar100_fine_to_coarse` maps a fine class to its superclass.
 """
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from datamodules.datasets import DatasetInfo, DatasetSplits, register_dataset
@@ -78,6 +81,36 @@ def _torchvision_cifar(name: str, cls: type[_CIFAR10] | type[_CIFAR100], root: P
 @register_dataset("cifar10")
 def cifar10(root: Path | None = None) -> DatasetSplits:
     return _torchvision_cifar("cifar10", _CIFAR10, root, 10, CIFAR10_MEAN, CIFAR10_STD)
+
+
+OPTML_SPLIT_SEED = 2
+"""The seed of the OPTML code's 45,000 / 5,000 split of CIFAR-10's training set: `cifar10_dataloaders(seed=args.seed)`,
+`--seed` 2 by default (Unlearn-Saliency @ Classification/arg_parser.py)."""
+
+
+def optml_train_rows(targets: np.ndarray, seed: int = OPTML_SPLIT_SEED) -> np.ndarray:
+    """The training rows the OPTML code keeps (OPTML-Group/Unlearn-Saliency @ Classification/dataset.py,
+    `cifar10_dataloaders`): `RandomState(seed)` draws `int(0.1 · n_c)` validation rows of each class c in class order,
+    without replacement; the rest, in ascending order (`list(set(range(N)) - set(valid_idx))`), are the training set."""
+    rng = np.random.RandomState(seed)
+    valid = [rng.choice(np.where(targets == c)[0], int(0.1 * int((targets == c).sum())), replace=False) for c in range(int(targets.max()) + 1)]
+    return np.setdiff1d(np.arange(len(targets)), np.hstack(valid))
+
+
+@register_dataset("cifar10_optml")
+def cifar10_optml(root: Path | None = None) -> DatasetSplits:
+    """CIFAR-10 as the OPTML family (SalUn, Unlearn-Sparse) splits it: the 45,000 training rows of `optml_train_rows`
+    (5,000 held out for validation, never used here) and the 10,000 test images. Its forget requests are made on these
+    45,000 (`RandomInstances(k=4500, seed=2, draw="optml")`: their random 10 %; `WholeClasses`: a class's 4,500).
+
+    The authors' code trains the original on another split: `setup_model_dataset` calls `cifar10_dataloaders` without
+    a seed for `train_full_loader` (its default, 1) and with `--seed` (2) for the marked loader that D_f and D_r come
+    from, so about a tenth of their D_f was in the original's validation set and never trained on. Here the original
+    is trained on the same 45,000 as D_f and D_r, as the papers describe the setting."""
+    full = _torchvision_cifar("cifar10", _CIFAR10, root, 10, CIFAR10_MEAN, CIFAR10_STD)
+    rows = torch.from_numpy(optml_train_rows(full.train.targets.numpy()))
+    info = replace(full.info, name="cifar10_optml", source=f"{full.info.source}, OPTML's 45,000 training rows (split seed {OPTML_SPLIT_SEED})")
+    return DatasetSplits(full.train.subset(rows), full.test, info)
 
 
 @register_dataset("cifar100")

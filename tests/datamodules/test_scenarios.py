@@ -163,3 +163,20 @@ def test_a_resident_dataset_keeps_its_device_through_subsets():
     moved = dataset.to("meta")
     part = moved.subset([1, 3], targets=torch.tensor([0, 0]))
     assert part.images.device.type == part.targets.device.type == "meta" and part.images.dtype == torch.uint8 and len(part) == 2
+
+
+def test_the_optml_draw_is_their_numpy_choice_and_leaves_other_requests_hashes_alone():
+    import numpy as np
+
+    scenario = RandomInstances(k=100, seed=2, draw="optml")
+    scenario.setup()
+    n = len(scenario.train_set)
+    assert list(scenario.request.forget_indices) == sorted(np.random.RandomState(1).choice(np.arange(n), 100, replace=False).tolist())
+    assert scenario.request.scenario["draw"] == "optml"
+    default = RandomInstances(k=100, seed=2)
+    default.setup()
+    assert "draw" not in default.request.scenario and default.request.hash != scenario.request.hash
+    with pytest.raises(RequestError, match="seed must be at least 1, got 0"):
+        RandomInstances(k=100, seed=0, draw="optml")
+    with pytest.raises(RequestError, match="never relabels"):
+        RandomInstances(k=100, seed=2, draw="optml", relabel=True)

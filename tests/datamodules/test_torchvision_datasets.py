@@ -178,3 +178,28 @@ def test_malformed_files_are_one_line_errors(name, fixture, file, content, reque
     with pytest.raises(DatasetNotFoundError, match=rf"^{name}: cannot read {root}") as error:
         load_dataset(name, root)
     assert "\n" not in str(error.value)
+
+
+def test_cifar10_optml_keeps_the_45k_rows_the_optml_code_keeps(tmp_path):
+    """The split as the authors' `cifar10_dataloaders` makes it (Unlearn-Saliency @ Classification/dataset.py), restated
+    with their Python sets, on 5 batches of 40 images with 20 of each class: 2 of each class held out."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    labels = np.random.RandomState(7).permutation(np.repeat(np.arange(10), 20))
+    for b in range(5):
+        part = labels[40 * b: 40 * b + 40].tolist()
+        dump(folder / f"data_batch_{b + 1}", {"batch_label": "b", "labels": part, "data": cifar_rows(part), "filenames": ["a.png"] * 40})
+    dump(folder / "test_batch", {"batch_label": "t", "labels": [9, 0, 5], "data": cifar_rows([9, 0, 5]), "filenames": ["c.png"] * 3})
+    dump(folder / "batches.meta", {"label_names": CIFAR10_CLASSES, "num_cases_per_batch": 40, "num_vis": 3072})
+
+    rng, valid_idx = np.random.RandomState(2), []
+    for i in range(max(labels) + 1):
+        class_idx = np.where(labels == i)[0]
+        valid_idx.append(rng.choice(class_idx, int(0.1 * len(class_idx)), replace=False))
+    train_idx = list(set(range(len(labels))) - set(np.hstack(valid_idx)))
+
+    data = load_dataset("cifar10_optml", tmp_path)
+    assert data.info.name == "cifar10_optml" and len(data.train) == 180 and len(data.test) == 3
+    assert data.train.targets.tolist() == labels[train_idx].tolist()
+    assert data.train.images[:, 0, 0, 0].tolist() == labels[train_idx].tolist()  # (R(0,0) = the label: the images moved with them)
+    assert torch.equal(data.train.images, load_dataset("cifar10", tmp_path).train.images[train_idx])
