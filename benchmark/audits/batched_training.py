@@ -5,7 +5,9 @@
 (`torch.func.vmap(torch.func.grad(loss))`): one large batched operation per layer instead of one
 small operation per layer and model. Each model keeps its own initialisation and its own data order
 (both drawn from its seed); the optimizer works elementwise, so Adam or SGD on the stacked tensors
-is Adam or SGD on each model. `batched=False` trains the same models one after another with a plain
+is Adam or SGD on each model. BatchNorm works as in each model alone: its batch statistics are those of
+the model's own batch (vmap's), and its running statistics, stacked like the parameters, are updated in place per
+model (`functional_call` writes into the stacked buffers). `batched=False` trains the same models one after another with a plain
 PyTorch loop — the reference the batched path must agree with, and the baseline of
 `benchmark/perf/shadow_training.py`.
 """
@@ -67,8 +69,6 @@ def train_models(
     epochs = recipe.epochs if epochs is None else epochs
     device = torch.device(device)
     models = [build_model(arch, info, seed).to(device) for seed in seeds]
-    if any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in models[0].modules()):
-        raise UnlearnBenchError(f"batched shadow training does not support batch norm ({arch}); use a model without it")
     images, labels = dataset.images.to(device), dataset.targets.to(device)
     orders = data_orders(len(labels), seeds, epochs).to(device)
     augment_name = recipe.augment or info.train_augment  # (as `Retrain`'s: the recipe's, else the dataset's)
@@ -96,7 +96,7 @@ def train_models(
 
 def _train_stacked(models, images, labels, orders, recipe, epochs, steps, pixels, augment) -> list[nn.Module]:
     params, buffers = stack_module_state(models)
-    template = copy.deepcopy(models[0]).to("meta")
+    template = copy.deepcopy(models[0]).to("meta").train()
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
     optimizer = recipe.make_optimizer(list(params.values()))
     scheduler = recipe.make_scheduler(optimizer)

@@ -5,7 +5,6 @@ import torch
 from torch import nn
 
 from benchmark.audits.batched_training import data_orders, train_models
-from benchmark.core.errors import UnlearnBenchError
 from benchmark.models.pretraining import Recipe, build_model
 from datamodules.datasets import load_dataset
 
@@ -44,6 +43,17 @@ def test_each_model_has_its_own_initialisation_and_data_order(digits):
     assert _max_difference(untouched[0], untouched[1]) > 0.0
 
 
-def test_batch_norm_models_are_refused_with_one_line(digits):
-    with pytest.raises(UnlearnBenchError, match="batch norm"):
-        train_models("cifar_resnet18", digits.info, digits.train, Recipe(epochs=1, batch_size=64, optimizer="sgd", lr=0.1), [0, 1])
+def test_batch_norm_models_train_batched_as_one_after_another(digits):
+    """Each model's BatchNorm normalises by its own batch and keeps its own running statistics (the peers' tracks'
+    models have BatchNorm: U-LiRA's shadows are those models)."""
+    recipe = Recipe(epochs=2, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine")
+    seeds = [3, 7]
+    batched = train_models("narrow_cnn_bn", digits.info, digits.train, recipe, seeds, batched=True)
+    sequential = train_models("narrow_cnn_bn", digits.info, digits.train, recipe, seeds, batched=False)
+    for a, b, seed in zip(batched, sequential, seeds, strict=True):
+        assert _max_difference(a, b) < 1e-4
+        fresh = build_model("narrow_cnn_bn", digits.info, seed).state_dict()
+        stats = {k: v for k, v in a.state_dict().items() if "running_" in k}
+        assert stats and all((v - fresh[k]).abs().max() > 1e-3 for k, v in stats.items())  # updated, per model
+        assert all(int(v) == 2 * 4 for k, v in a.state_dict().items() if k.endswith("num_batches_tracked"))  # 2 epochs of 4 batches
+    assert _max_difference(batched[0], batched[1]) > 1e-3
