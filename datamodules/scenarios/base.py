@@ -199,11 +199,12 @@ class UnlearningScenario(pl.LightningDataModule):
     def resident_copy(self, dataset: Dataset) -> Dataset:
         """`dataset` on the scenario's device (the trainer's, once a fit or test set it up) when it is held in memory,
         moved once and kept; itself otherwise (streamed from disk, on the CPU, or `resident=False`)."""
-        if not getattr(dataset, "in_memory", False) or self.device.type == "cpu":
+        if not getattr(dataset, "in_memory", False) or not hasattr(dataset, "to") or self.device.type == "cpu":
             return dataset
-        if dataset not in self._on_device:
-            self._on_device[dataset] = dataset.to(self.device)
-        return self._on_device[dataset]
+        moved = self._on_device.get(dataset)
+        if moved is None or moved.images.device != self.device:
+            moved = self._on_device[dataset] = dataset.to(self.device)
+        return moved
 
     def _loader_options(self, dataset: Dataset) -> dict:
         in_memory = getattr(dataset, "in_memory", False)
