@@ -152,7 +152,7 @@ def test_channel_methods_pick_the_planted_class_0_only_channel_and_zero_its_filt
 def test_fisher_mask_picks_the_planted_class_0_only_channel(seed):
     """With a head fitted to the features, the parameters with the largest F_f − F_r are channel 2's: its filter, bias
     and BatchNorm scale and shift (its gradient is zero on every retain image, where it never fires)."""
-    model, data = planted()
+    model, data = planted(seed)
     images = torch.cat([data["forget"].images, data["retain"].images]).float()
     labels = torch.cat([data["forget"].targets, data["retain"].targets]).long()
     with torch.no_grad():
