@@ -2,9 +2,10 @@
 (Hayes et al. 2024) separates methods that population attacks do not. One request of the digits peers' random track
 (10 % of digits, seed 0), each baseline at the configuration of its leaderboard entry there (its official defaults with
 the tuned learning rate or α, `configs/methods/<Method>/tuned-digits-peers-random10.yaml`), U-LiRA with 8 shadow
-originals beside the population attacks. The original is the track's recipe on `narrow_cnn`, the track's model
-without BatchNorm: U-LiRA's batched shadow training (`benchmark/audits/batched_training.py`) does not support
-BatchNorm. The track itself has no U-LiRA column: 8 shadow runs per method and seed are beyond what CI verifies."""
+originals beside the population attacks. The original is the track's model and recipe (`narrow_cnn_bn`,
+`digits_fewshot`), pretrained here as U-LiRA's shadow originals are (not the track's committed checkpoint: the attack
+needs the target trained the way its shadows are). The track itself has no U-LiRA column: 8 shadow runs per method and
+seed are beyond what CI verifies."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ SUITES.register("peers_ulira")(Suite(
     dataset="digits",
     ks=(144,),
     seeds=(0,),
-    arch="narrow_cnn",
+    arch="narrow_cnn_bn",
     recipe="digits_fewshot",
     evaluation=Evaluation(mia=True, ulira=True, ulira_shadows=8),
     rows=(Row("Original", "Original"), Row("Retrain", "Retrain"),
