@@ -20,6 +20,12 @@ def accuracy_metric(num_classes: int) -> Metric:
     return MulticlassAccuracy(num_classes=num_classes, average="micro", validate_args=False)
 
 
+def nonfinite_count() -> Metric:
+    """The number of samples with a non-finite output; updated with a count, which is never NaN, so without
+    torchmetrics' NaN check (`nans.any()`: a wait for the device at every batch)."""
+    return SumMetric(nan_strategy="disable")
+
+
 def split_metrics(splits: list[str], num_classes: int) -> nn.ModuleDict:
     """One `MetricCollection` per split; its keys are the final metric names (`forget/acc`, …)."""
     return nn.ModuleDict({split: MetricCollection({f"{split}/acc": accuracy_metric(num_classes)}) for split in splits})
@@ -29,7 +35,7 @@ def split_metrics(splits: list[str], num_classes: int) -> nn.ModuleDict:
 def evaluate_accuracy(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device) -> float:
     """Accuracy of `model` over `loader`, synchronised over all processes when run under DDP; NaN when any
     output is not finite (an arg-max of NaN logits is no prediction)."""
-    metric, nonfinite = accuracy_metric(num_classes).to(device), SumMetric().to(device)
+    metric, nonfinite = accuracy_metric(num_classes).to(device), nonfinite_count().to(device)
     was_training = model.training
     model.eval()
     for x, y, *_ in loader:

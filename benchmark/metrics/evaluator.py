@@ -14,9 +14,8 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torchmetrics import SumMetric
 
-from benchmark.metrics.accuracy import split_metrics
+from benchmark.metrics.accuracy import nonfinite_count, split_metrics
 from benchmark.metrics.mia import attack_classes
 
 
@@ -88,7 +87,7 @@ class Evaluator(nn.Module):
         self.splits, self.evaluation = list(splits), evaluation
         """The splits in the order of the evaluation loaders; the measures asked for."""
         self.accuracy = split_metrics(splits, num_classes)
-        self.nonfinite = nn.ModuleDict({split: SumMetric() for split in splits})
+        self.nonfinite = nn.ModuleDict({split: nonfinite_count() for split in splits})
         wanted = attack_classes(evaluation.mia_attacks) if evaluation.mia else {}
         self.sample_metrics = nn.ModuleDict({name.replace("/", "__"): metric(seed=evaluation.seed, max_samples=evaluation.mia_samples) for name, metric in wanted.items()})
 
