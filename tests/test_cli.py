@@ -76,7 +76,9 @@ def bad_input_cases(tmp_path) -> dict[str, tuple[list[str], str]]:
     base = ["--data", "RandomInstances", "--data.k", "8", *QUIET]
     file_scenario = ["--model", "Original", "--data", "RequestFile", *QUIET, "--data.path"]
     cases["unknown_method"] = (["--model", "Forgetful", *base], "unknown method 'Forgetful'; known: ActivationMask, Adv, AdvImp, ")
-    cases["unknown_dataset"] = (["--model", "Original", *base, "--data.dataset", "imagenet9"], "unknown dataset 'imagenet9'; known: cifar10, cifar100, cifar20, digits, ")
+    from datamodules.datasets import list_datasets
+
+    cases["unknown_dataset"] = (["--model", "Original", *base, "--data.dataset", "imagenet9"], "unknown dataset 'imagenet9'; known: " + ", ".join(list_datasets()))
     cases["unknown_model"] = (["--model", "Original", *base, "--pretrained.arch", "resnet9000"], "unknown model 'resnet9000'; known: allcnn, cifar_resnet18")
     cases["k_and_fraction"] = (["--model", "Original", *base, "--data.fraction", "0.1"], "RandomInstances: give exactly one of k and fraction")
     cases["k_too_large"] = (["--model", "Original", "--data", "RandomInstances", "--data.k", "100000", *QUIET], "k=100000 must be at least 1 and smaller than the 1437")
