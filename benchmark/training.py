@@ -54,8 +54,7 @@ def obtain_original(scenario: UnlearningScenario, pretrained: Pretrained, progre
         with exclusive(path.with_name(path.name + ".lock")):  # (the processes of one launch pretrain it once)
             if not path.exists():
                 full = NothingForgotten(scenario.dataset_name, scenario.request.corruption, scenario.data, data_root=scenario.data_root,
-                                        eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers, request_dir=scenario.request_dir,
-                                        resident=scenario.resident)
+                                        **scenario.loading())
                 full.setup()
                 if full.request.training_set_hash != scenario.request.original_training_set_hash:
                     raise UnlearnBenchError(f"the original's training set of {scenario.info.name} hashes to {full.request.training_set_hash[:16]}…, "
@@ -70,8 +69,7 @@ def _pretrain(scenario: UnlearningScenario, pretrained: Pretrained, full: Nothin
     recipe = pretrained.recipe_name(scenario.info.name)
     if RECIPES.get(recipe).init is not None:  # its pretrained body first
         dataset, source = init_source(pretrained, RECIPES.get(recipe))
-        obtain_original(NothingForgotten(dataset, eval_batch_size=scenario.eval_batch_size, num_workers=scenario.num_workers,
-                                         resident=scenario.resident), source, progress)
+        obtain_original(NothingForgotten(dataset, **scenario.loading()), source, progress)
     print(f"pretraining the original {pretrained.arch} on {scenario.info.name} (recipe {recipe}, seed {pretrained.seed}) → {path}", file=sys.stderr)
     partial = path.with_suffix(".resume")  # (an interrupted pretraining goes on from its last finished epoch)
     keeper, last = epoch_checkpoints(partial)

@@ -101,6 +101,12 @@ class UnlearningScenario(pl.LightningDataModule):
         self.splits: dict[str, Dataset] = {}
         self.train_set: Dataset | None = None
 
+    def loading(self) -> dict:
+        """How this scenario loads and places its data (not what it forgets): the arguments another scenario built from
+        it takes over, e.g. the original's pretraining on the whole training set."""
+        return {"eval_batch_size": self.eval_batch_size, "num_workers": self.num_workers, "request_dir": self.request_dir,
+                "resident": self.resident}
+
     @abstractmethod
     def make_request(self, data: DatasetSplits) -> ForgetRequest:
         """The forget request of this scenario on `data` (deterministic given the scenario's arguments)."""
